@@ -1,0 +1,16 @@
+"""JWT verification for Socket.IO connections: pure functions, no I/O."""
+
+from auth.errors import AuthError, InvalidToken, MissingToken
+from auth.keys import VerificationKeys, keys_from_settings
+from auth.principal import Principal
+from auth.verify import verify
+
+__all__ = [
+    "AuthError",
+    "InvalidToken",
+    "MissingToken",
+    "Principal",
+    "VerificationKeys",
+    "keys_from_settings",
+    "verify",
+]

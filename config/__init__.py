@@ -1,0 +1,27 @@
+"""Settings of one gateway pod, read once from the environment."""
+
+from config.errors import SettingsError
+from config.load import load_settings
+from config.secret import Secret
+from config.settings import (
+    AuthSettings,
+    ConsumerSettings,
+    QueueSettings,
+    RedisSettings,
+    ServerSettings,
+    Settings,
+    ThrottleRule,
+)
+
+__all__ = [
+    "AuthSettings",
+    "ConsumerSettings",
+    "QueueSettings",
+    "RedisSettings",
+    "Secret",
+    "ServerSettings",
+    "Settings",
+    "SettingsError",
+    "ThrottleRule",
+    "load_settings",
+]

@@ -1,0 +1,78 @@
+"""The typed, frozen settings of a pod. `config.load` builds them from the environment."""
+
+from dataclasses import dataclass, field
+
+from config.secret import Secret
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str = DEFAULT_REDIS_URL
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str = "mymaster"
+    password: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    name: str
+    concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleRule:
+    event: str
+    window_seconds: float
+
+
+DEFAULT_THROTTLE_RULES = (ThrottleRule("records:updated", 5.0),)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    secret: Secret | None
+    public_key: Secret | None
+    algorithms: tuple[str, ...] = ("HS256",)
+    audience: str | None = None
+    issuer: str | None = None
+    user_claim: str = "sub"
+    department_claim: str = "department"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    namespaces: tuple[str, ...] = ("/data_owner",)
+    cors_allowed_origins: tuple[str, ...] = ()
+    websocket_compression: bool = False
+    drain_seconds: float = 25.0
+    shutdown_delay_seconds: float = 0.0
+    ping_interval_seconds: float = 25.0
+    ping_timeout_seconds: float = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    queues: tuple[QueueSettings, ...] = (
+        QueueSettings("critical-events", 32),
+        QueueSettings("general-events", 8),
+    )
+    prefix: str = "bull"
+    max_payload_bytes: int = 16384
+    # A dead pod's jobs are taken over after the lock lapses and the next stalled check
+    # runs: at most lock + interval = 15 s, inside CONTRACT §2's 30 s.
+    lock_duration_ms: int = 10000
+    stalled_interval_ms: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    auth: AuthSettings
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    consumers: ConsumerSettings = field(default_factory=ConsumerSettings)
+    throttle_rules: tuple[ThrottleRule, ...] = DEFAULT_THROTTLE_RULES
+    log_level: str = "INFO"

@@ -1,0 +1,92 @@
+"""One BullMQ Worker per configured queue, started and stopped together."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bullmq import Worker
+
+from config import ConsumerSettings, QueueSettings
+from consumers.processor import NotificationProcessor
+from consumers.protocols import RedisClientFactory
+
+logger = logging.getLogger(__name__)
+
+ProcessorFactory = Callable[[QueueSettings], NotificationProcessor]
+
+
+class QueueConsumers:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        client_factory: RedisClientFactory,
+        processor_factory: ProcessorFactory,
+    ) -> None:
+        self._settings = settings
+        self._client_factory = client_factory
+        self._processor_factory = processor_factory
+        self._workers: list[Worker] = []
+        self._runs: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        for queue in self._settings.queues:
+            worker = Worker(queue.name, self._processor_factory(queue), self._options(queue))
+            worker.on("error", _log_worker_error(queue.name))
+            # Without the version the blocking connection rounds sub-second delays up to
+            # whole seconds (FACTS.md); reading it first fixes that.
+            await worker.blockingRedisConnection.getRedisVersion()
+            await worker.redisConnection.getRedisVersion()
+            self._workers.append(worker)
+            self._runs.append(asyncio.create_task(worker.run(), name=f"worker:{queue.name}"))
+            logger.info("consuming %s with concurrency %d", queue.name, queue.concurrency)
+
+    @property
+    def running(self) -> bool:
+        """Every worker's loop is alive; false once stopping begins."""
+        return (
+            not self._stopping
+            and bool(self._runs)
+            and all(not run.done() for run in self._runs)
+            and all(worker.running for worker in self._workers)
+        )
+
+    async def stop(self, grace_seconds: float) -> bool:
+        """Stop taking jobs and wait for held ones; True when all finished in time.
+
+        A job not finished in time keeps its lock until it lapses and another pod
+        takes it over (stalled-job recovery): it is retried, never lost.
+        """
+        self._stopping = True
+        closing = [asyncio.create_task(worker.close()) for worker in self._workers]
+        if not closing:
+            return True
+        _, pending = await asyncio.wait(closing, timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        for run in self._runs:
+            if not run.done():
+                run.cancel()
+        await asyncio.gather(*pending, *self._runs, return_exceptions=True)
+        return not pending
+
+    def _options(self, queue: QueueSettings) -> dict[str, Any]:
+        return {
+            "connection": self._client_factory(),
+            "prefix": self._settings.prefix,
+            "concurrency": queue.concurrency,
+            "autorun": False,
+            "lockDuration": self._settings.lock_duration_ms,
+            "stalledInterval": self._settings.stalled_interval_ms,
+            "maxStalledCount": 1,
+            "removeOnComplete": {"count": 1000},
+            "removeOnFail": {"count": 5000},
+        }
+
+
+def _log_worker_error(queue: str) -> Callable[..., None]:
+    def log(error: object, *_: object) -> None:
+        logger.error("worker of %s: %s", queue, error)
+
+    return log

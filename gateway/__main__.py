@@ -1,0 +1,61 @@
+"""`python -m gateway`: run one pod until SIGTERM/SIGINT, then drain and exit 0."""
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from config import Settings, SettingsError, load_settings
+from gateway.app import build_app
+from gateway.lifecycle import drain
+
+logger = logging.getLogger("gateway")
+
+EXIT_BAD_SETTINGS = 2
+
+
+async def serve(settings: Settings) -> None:
+    app = build_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True)
+        await site.start()
+        logger.info("listening on %s:%d", settings.server.host, settings.server.port)
+        await stop.wait()
+        logger.info("shutdown signal received")
+        await drain(app)
+    finally:
+        await runner.cleanup()
+    logger.info("stopped")
+
+
+def main() -> int:
+    try:
+        settings = load_settings(os.environ)
+    except SettingsError as error:
+        print(f"gateway: invalid setting {error}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Build the aiohttp app of one pod from `Settings`.
+
+Resources open in cleanup contexts in dependency order (Redis health client, the
+Socket.IO adapter, the queue consumers) and close in reverse (DESIGN.md, Lifecycle).
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+
+from aiohttp import web
+
+from auth import keys_from_settings
+from config import QueueSettings, Settings
+from consumers import NotificationDecoder, NotificationProcessor, QueueConsumers
+from gateway.adapter import RedisAdapter
+from gateway.http import add_routes
+from gateway.lifecycle import disconnect_all_clients
+from gateway.metrics import GatewayMetrics
+from gateway.namespace import NotificationNamespace
+from gateway.notifier import SocketIONotifier
+from gateway.redis_clients import redis_client
+from gateway.server import build_socketio_server
+from gateway.state import (
+    ADAPTER,
+    CONSUMERS,
+    HEALTH_REDIS,
+    METRICS,
+    POD_STATE,
+    SETTINGS,
+    SOCKETIO,
+    PodState,
+)
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_SUBSCRIBE_WAIT_SECONDS = 5.0
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[METRICS] = GatewayMetrics()
+    app[POD_STATE] = PodState()
+    adapter = RedisAdapter(partial(redis_client, settings.redis, decode_responses=False))
+    server = build_socketio_server(settings.server, adapter)
+    keys = keys_from_settings(settings.auth)
+    for namespace in settings.server.namespaces:
+        server.register_namespace(NotificationNamespace(namespace, keys, app[METRICS]))
+    server.attach(app)
+    app[ADAPTER] = adapter
+    app[SOCKETIO] = server
+    add_routes(app)
+    app.cleanup_ctx.append(_health_redis)
+    app.cleanup_ctx.append(_socketio)
+    app.cleanup_ctx.append(_consumers)
+    app.cleanup_ctx.append(_ready)
+    return app
+
+
+async def _health_redis(app: web.Application) -> AsyncIterator[None]:
+    client = redis_client(app[SETTINGS].redis, decode_responses=True)
+    app[HEALTH_REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def _socketio(app: web.Application) -> AsyncIterator[None]:
+    server, adapter = app[SOCKETIO], app[ADAPTER]
+    server.manager_initialized = True
+    adapter.initialize()
+    try:
+        await asyncio.wait_for(adapter.subscribed.wait(), ADAPTER_SUBSCRIBE_WAIT_SECONDS)
+    except TimeoutError:
+        logger.warning("adapter not subscribed yet; /readyz stays 503 until it is")
+    yield
+    await disconnect_all_clients(server)
+    await adapter.close()
+    await server.shutdown()
+
+
+async def _consumers(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    decoder = NotificationDecoder(
+        settings.server.namespaces,
+        settings.consumers.max_payload_bytes,
+        settings.consumers.prefix,
+    )
+    notifier = SocketIONotifier(app[SOCKETIO])
+
+    def processor(queue: QueueSettings) -> NotificationProcessor:
+        return NotificationProcessor(queue.name, decoder, notifier, app[METRICS])
+
+    consumers = QueueConsumers(
+        settings.consumers,
+        partial(redis_client, settings.redis, decode_responses=True),
+        processor,
+    )
+    app[CONSUMERS] = consumers
+    await consumers.start()
+    yield
+    await consumers.stop(grace_seconds=settings.server.drain_seconds)
+
+
+async def _ready(app: web.Application) -> AsyncIterator[None]:
+    app[POD_STATE].started = True
+    logger.info("gateway ready")
+    yield
+    app[POD_STATE].draining = True

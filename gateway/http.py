@@ -1,0 +1,54 @@
+"""`/healthz`, `/readyz` and `/metrics` (CONTRACT §5)."""
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from gateway.state import ADAPTER, CONSUMERS, HEALTH_REDIS, METRICS, POD_STATE
+
+PING_TIMEOUT_SECONDS = 1.0
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    problems = await readiness_problems(request.app)
+    if problems:
+        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def readiness_problems(app: web.Application) -> list[str]:
+    state = app[POD_STATE]
+    if state.draining:
+        return ["draining"]
+    if not state.started:
+        return ["starting"]
+    problems = []
+    if CONSUMERS not in app or not app[CONSUMERS].running:
+        problems.append("queue consumers not running")
+    if not app[ADAPTER].subscribed.is_set():
+        problems.append("adapter not subscribed")
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            await app[HEALTH_REDIS].ping()  # type: ignore[misc]
+    except (TimeoutError, RedisError, OSError) as error:
+        problems.append(f"redis: {type(error).__name__}")
+    return problems
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,45 @@
+"""The Prometheus metrics of CONTRACT §5, in a registry of the app's own (one per app,
+so several apps in one test process don't collide)."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from consumers import Outcome
+
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connected_clients = Gauge(
+            "gateway_connected_clients",
+            "Socket.IO clients connected to this pod",
+            ["namespace"],
+            registry=self.registry,
+        )
+        self.notifications = Counter(
+            "gateway_notifications",
+            "Notification jobs handled, by what happened to them",
+            ["queue", "event", "outcome"],
+            registry=self.registry,
+        )
+        self.lag = Histogram(
+            "gateway_notification_lag_seconds",
+            "Time from job creation to emit",
+            ["queue"],
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "gateway_auth_failures",
+            "Refused Socket.IO connections, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    # ConsumerObserver
+    def job_finished(self, queue: str, event: str, outcome: Outcome) -> None:
+        self.notifications.labels(queue, event, outcome.value).inc()
+
+    def notification_emitted(self, queue: str, lag_seconds: float) -> None:
+        self.lag.labels(queue).observe(lag_seconds)

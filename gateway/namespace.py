@@ -1,0 +1,66 @@
+"""One Socket.IO namespace per service: JWT at connect, fixed rooms, expiry."""
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+
+from auth import AuthError, VerificationKeys, verify
+from gateway.metrics import GatewayMetrics
+
+logger = logging.getLogger(__name__)
+
+_BEARER = "bearer "
+
+
+class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Clients only listen here: there are no client event handlers, so a client can
+    neither join rooms nor emit to others; its rooms come from its verified token."""
+
+    def __init__(self, namespace: str, keys: VerificationKeys, metrics: GatewayMetrics) -> None:
+        super().__init__(namespace)
+        self._keys = keys
+        self._metrics = metrics
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            principal = verify(bearer_token(auth, environ), self._keys, time.time())
+        except AuthError as error:
+            self._metrics.auth_failures.labels(error.reason).inc()
+            raise socketio.exceptions.ConnectionRefusedError(error.message) from None
+        for room in principal.rooms:
+            await self.enter_room(sid, room)
+        delay = max(0.0, principal.expires_at - time.time())
+        self._expiry[sid] = asyncio.get_running_loop().call_later(delay, self._expire, sid)
+        self._metrics.connected_clients.labels(self.namespace).inc()
+
+    async def on_disconnect(self, sid: str, reason: str | None = None) -> None:
+        handle = self._expiry.pop(sid, None)
+        if handle is not None:
+            handle.cancel()
+            self._metrics.connected_clients.labels(self.namespace).dec()
+
+    def _expire(self, sid: str) -> None:
+        self.server.start_background_task(self._close_expired, sid)
+
+    async def _close_expired(self, sid: str) -> None:
+        """Close the transport, not just the namespace: Socket.IO clients reconnect on
+        their own after a transport close (calling their auth callback for a fresh
+        token), but not after a server-side namespace disconnect."""
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+        if eio_sid is not None:
+            logger.info("token of %s on %s expired; closing", sid, self.namespace)
+            await self.server.eio.disconnect(eio_sid)
+
+
+def bearer_token(auth: Any, environ: dict[str, Any]) -> object:
+    """The token from `auth: {token}`, else from an `Authorization: Bearer` header."""
+    if isinstance(auth, dict) and auth.get("token") not in (None, ""):
+        return auth["token"]
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if isinstance(header, str) and header[: len(_BEARER)].lower() == _BEARER:
+        return header[len(_BEARER) :].strip() or None
+    return None
