@@ -3,7 +3,7 @@ from typing import Any
 
 import jwt
 
-SECRET = "test-secret-that-is-long-enough-for-hs256!"
+SECRET = "test-secret-" + "x" * 64  # long enough for HS512 too
 
 
 def mint(
