@@ -38,7 +38,7 @@ CASES: list[tuple[str, str, Any, str]] = [
 async def test_invalid_job_fails_without_retry(
     start_gateway: StartGateway, producer: Producer, case: str, event: str, data: Any, names: str
 ) -> None:
-    gateway = await start_gateway()
+    await start_gateway()
     job = await producer.add(event, data, attempts=3, backoff={"type": "fixed", "delay": 10})
     failed = await producer.finished("critical-events", job.id)
     assert await producer.queue("critical-events").getJobState(job.id) == "failed"
