@@ -54,6 +54,9 @@ def _decode(token: str, keys: VerificationKeys) -> dict[str, Any]:
                 "verify_exp": False,
                 "verify_nbf": False,
                 "verify_iat": False,
+                # Numeric user ids in `sub` are common; _claim() checks the type instead.
+                "verify_sub": False,
+                "verify_jti": False,
                 "verify_aud": keys.audience is not None,
                 "verify_iss": keys.issuer is not None,
                 "require": ["exp"],

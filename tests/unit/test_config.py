@@ -1,0 +1,77 @@
+import pytest
+
+from config import QueueSettings, Secret, SettingsError, ThrottleRule, load_settings
+
+BASE = {"JWT_SECRET": "s" * 40}
+
+
+def test_defaults_match_the_contract() -> None:
+    settings = load_settings(BASE)
+    assert settings.redis.url == "redis://127.0.0.1:6379/0"
+    assert settings.redis.sentinel_master == "mymaster"
+    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 8080)
+    assert settings.server.namespaces == ("/data_owner",)
+    assert settings.consumers.queues == (
+        QueueSettings("critical-events", 32),
+        QueueSettings("general-events", 8),
+    )
+    assert settings.consumers.prefix == "bull"
+    assert settings.throttle_rules == (ThrottleRule("records:updated", 5.0),)
+    assert settings.auth.algorithms == ("HS256",)
+    assert (settings.auth.user_claim, settings.auth.department_claim) == ("sub", "department")
+    assert settings.server.cors_allowed_origins == ()
+    assert settings.consumers.max_payload_bytes == 16384
+    assert settings.server.drain_seconds == 25
+    assert settings.server.websocket_compression is False
+
+
+def test_lists_are_parsed() -> None:
+    settings = load_settings({
+        **BASE,
+        "GATEWAY_QUEUES": "a=1, b=20",
+        "GATEWAY_NAMESPACES": "/one,/two",
+        "THROTTLE_RULES": "records:updated=2.5,x=1",
+        "REDIS_SENTINELS": "10.0.0.1:26379,s2:26380",
+        "CORS_ALLOWED_ORIGINS": "https://app.example.com",
+        "QUEUE_PREFIX": "{app-main}",
+    })
+    assert settings.consumers.queues == (QueueSettings("a", 1), QueueSettings("b", 20))
+    assert settings.server.namespaces == ("/one", "/two")
+    assert settings.throttle_rules == (ThrottleRule("records:updated", 2.5), ThrottleRule("x", 1))
+    assert settings.redis.sentinels == (("10.0.0.1", 26379), ("s2", 26380))
+    assert settings.server.cors_allowed_origins == ("https://app.example.com",)
+    assert settings.consumers.prefix == "{app-main}"
+
+
+def test_empty_throttle_rules_means_none() -> None:
+    assert load_settings({**BASE, "THROTTLE_RULES": ""}).throttle_rules == ()
+
+
+def test_secrets_never_show_in_repr() -> None:
+    settings = load_settings({**BASE, "REDIS_PASSWORD": "hunter2"})
+    assert "hunter2" not in repr(settings) and "s" * 40 not in repr(settings)
+    assert settings.redis.password == Secret("hunter2")
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({}, "JWT_SECRET"),
+        ({**BASE, "GATEWAY_QUEUES": "a=1,a=2"}, "GATEWAY_QUEUES"),
+        ({**BASE, "GATEWAY_QUEUES": "a=0"}, "GATEWAY_QUEUES"),
+        ({**BASE, "GATEWAY_NAMESPACES": "/ok,bad"}, "GATEWAY_NAMESPACES"),
+        ({**BASE, "JWT_ALGORITHMS": "HS256,None"}, "JWT_ALGORITHMS"),
+        ({**BASE, "JWT_PUBLIC_KEY": "/no/such/file.pem"}, "JWT_PUBLIC_KEY"),
+        ({**BASE, "CORS_ALLOWED_ORIGINS": "example.com"}, "CORS_ALLOWED_ORIGINS"),
+        ({**BASE, "GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
+        ({**BASE, "QUEUE_PREFIX": "a:b"}, "QUEUE_PREFIX"),
+        ({**BASE, "THROTTLE_RULES": "a=0"}, "THROTTLE_RULES"),
+        ({**BASE, "GATEWAY_WEBSOCKET_COMPRESSION": "maybe"}, "GATEWAY_WEBSOCKET_COMPRESSION"),
+    ],
+)
+def test_bad_settings_name_their_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ)
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(f"{variable}: ")
+    assert "\n" not in str(raised.value)
