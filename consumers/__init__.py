@@ -3,11 +3,13 @@
 from consumers.decode import InvalidNotification, NotificationDecoder
 from consumers.notification import Notification
 from consumers.observer import ConsumerObserver, Outcome
-from consumers.processor import NotificationProcessor
+from consumers.processor import NotificationProcessor, Throttling
 from consumers.protocols import Notifier, RedisClientFactory
+from consumers.trailing import TRAILING_JOB_NAME, TrailingScheduler
 from consumers.workers import QueueConsumers
 
 __all__ = [
+    "TRAILING_JOB_NAME",
     "ConsumerObserver",
     "InvalidNotification",
     "Notification",
@@ -17,4 +19,6 @@ __all__ = [
     "Outcome",
     "QueueConsumers",
     "RedisClientFactory",
+    "Throttling",
+    "TrailingScheduler",
 ]

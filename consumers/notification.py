@@ -1,5 +1,7 @@
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,3 +15,13 @@ class Notification:
     resource_id: str | int
     payload: dict[str, Any]
     created_at_ms: int
+
+    def to_bytes(self) -> bytes:
+        """How a notification held by the throttle is stored in Redis (JSON, never pickle)."""
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_bytes(cls, encoded: bytes) -> "Notification":
+        fields = orjson.loads(encoded)
+        fields["rooms"] = tuple(fields["rooms"])
+        return cls(**fields)

@@ -16,3 +16,6 @@ class ConsumerObserver(Protocol):
     def job_finished(self, queue: str, event: str, outcome: Outcome) -> None: ...
 
     def notification_emitted(self, queue: str, lag_seconds: float) -> None: ...
+
+    def notification_coalesced(self, queue: str, event: str) -> None:
+        """A held notification was replaced by a newer one before its trailing emit."""

@@ -13,7 +13,13 @@ from aiohttp import web
 
 from auth import keys_from_settings
 from config import QueueSettings, Settings
-from consumers import NotificationDecoder, NotificationProcessor, QueueConsumers
+from consumers import (
+    NotificationDecoder,
+    NotificationProcessor,
+    QueueConsumers,
+    Throttling,
+    TrailingScheduler,
+)
 from gateway.adapter import RedisAdapter
 from gateway.http import add_routes
 from gateway.lifecycle import disconnect_all_clients
@@ -32,6 +38,7 @@ from gateway.state import (
     SOCKETIO,
     PodState,
 )
+from throttling import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -82,25 +89,33 @@ async def _socketio(app: web.Application) -> AsyncIterator[None]:
 
 async def _consumers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    queue_client = partial(redis_client, settings.redis, decode_responses=True)
     decoder = NotificationDecoder(
         settings.server.namespaces,
         settings.consumers.max_payload_bytes,
         settings.consumers.prefix,
     )
     notifier = SocketIONotifier(app[SOCKETIO])
+    throttle_client = redis_client(settings.redis, decode_responses=False)
+    throttling = Throttling(
+        Throttle(throttle_client, settings.throttle_rules, settings.consumers.prefix),
+        TrailingScheduler.for_queues(
+            (queue.name for queue in settings.consumers.queues),
+            queue_client,
+            settings.consumers.prefix,
+        ),
+    )
 
     def processor(queue: QueueSettings) -> NotificationProcessor:
-        return NotificationProcessor(queue.name, decoder, notifier, app[METRICS])
+        return NotificationProcessor(queue.name, decoder, notifier, app[METRICS], throttling)
 
-    consumers = QueueConsumers(
-        settings.consumers,
-        partial(redis_client, settings.redis, decode_responses=True),
-        processor,
-    )
+    consumers = QueueConsumers(settings.consumers, queue_client, processor)
     app[CONSUMERS] = consumers
     await consumers.start()
     yield
     await consumers.stop(grace_seconds=settings.server.drain_seconds)
+    await throttling.scheduler.close()
+    await throttle_client.aclose()
 
 
 async def _ready(app: web.Application) -> AsyncIterator[None]:

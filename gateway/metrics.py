@@ -30,6 +30,12 @@ class GatewayMetrics:
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
+        self.coalesced = Counter(
+            "gateway_throttle_coalesced",
+            "Held notifications replaced by a newer one before their trailing emit",
+            ["queue", "event"],
+            registry=self.registry,
+        )
         self.auth_failures = Counter(
             "gateway_auth_failures",
             "Refused Socket.IO connections, by reason",
@@ -43,3 +49,6 @@ class GatewayMetrics:
 
     def notification_emitted(self, queue: str, lag_seconds: float) -> None:
         self.lag.labels(queue).observe(lag_seconds)
+
+    def notification_coalesced(self, queue: str, event: str) -> None:
+        self.coalesced.labels(queue, event).inc()

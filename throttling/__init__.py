@@ -1,1 +1,15 @@
-"""The cross-pod per-resource throttle (CONTRACT §3); built by the throttling issue."""
+"""The cross-pod per-resource throttle (CONTRACT §3)."""
+
+from throttling.decision import Decision, Flushed, Held, Verdict
+from throttling.keys import throttle_key, trailing_job_id
+from throttling.throttle import Throttle
+
+__all__ = [
+    "Decision",
+    "Flushed",
+    "Held",
+    "Throttle",
+    "Verdict",
+    "throttle_key",
+    "trailing_job_id",
+]
