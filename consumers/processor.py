@@ -4,14 +4,14 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bullmq import Job, UnrecoverableError
+from bullmq import DelayedError, Job, UnrecoverableError
 
 from consumers.decode import InvalidNotification, NotificationDecoder
 from consumers.notification import Notification
 from consumers.observer import ConsumerObserver, Outcome
 from consumers.protocols import Notifier
 from consumers.trailing import TRAILING_JOB_NAME, TrailingScheduler
-from throttling import Throttle, Verdict
+from throttling import NotYet, Throttle, Verdict, trailing_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class NotificationProcessor:
 
     async def __call__(self, job: Job, token: str) -> dict[str, bool]:
         if job.name == TRAILING_JOB_NAME and self._throttling is not None:
-            return await self._trailing(job, self._throttling)
+            return await self._trailing(job, token, self._throttling)
         notification = self._decode(job)
         window_ms = self._throttling.throttle.window_ms(notification.event) if (
             self._throttling is not None
@@ -104,10 +104,19 @@ class NotificationProcessor:
         self._observer.job_finished(self._queue, notification.event, Outcome.THROTTLED)
         return THROTTLED
 
-    async def _trailing(self, job: Job, throttling: Throttling) -> dict[str, bool]:
+    async def _trailing(self, job: Job, token: str, throttling: Throttling) -> dict[str, bool]:
         key, window_ms = _trailing_job_data(job, throttling.throttle)
         held = await throttling.throttle.take(key)
         if held is None:
+            return NOTHING_HELD
+        if isinstance(held, NotYet):
+            if job.id == trailing_job_id(key, held.window_end_ms):
+                # Our own window, reached early by this pod's clock: wait for it.
+                await job.moveToDelayed(int(time.time() * 1000) + held.delay_ms + 1, token)
+                raise DelayedError()
+            await throttling.scheduler.schedule(
+                self._queue, key, window_ms, held.window_end_ms, held.delay_ms
+            )
             return NOTHING_HELD
         notification = Notification.from_bytes(held.encoded)
         await self._emit(notification, Outcome.TRAILING)

@@ -33,6 +33,20 @@ class Held:
 
 
 @dataclass(frozen=True, slots=True)
+class NotYet:
+    """Something is held but its window is still open: this trailing job came early
+    (a duplicate of an earlier window's id, or a retry after the window moved on).
+    The trailing job of `window_end_ms` must exist; scheduling it again is harmless."""
+
+    window_end_ms: int
+    now_ms: int
+
+    @property
+    def delay_ms(self) -> int:
+        return max(0, self.window_end_ms - self.now_ms)
+
+
+@dataclass(frozen=True, slots=True)
 class Flushed:
     """After a trailing emit: whether a newer notification is already held for the
     window that just opened, and when that window ends."""

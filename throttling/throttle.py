@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from config import ThrottleRule
-from throttling.decision import Decision, Flushed, Held, Verdict
+from throttling.decision import Decision, Flushed, Held, NotYet, Verdict
 from throttling.keys import throttle_key, throttle_key_prefix
 
 # A held notification outlives a late trailing job by this much at most, then expires.
@@ -61,10 +61,14 @@ class Throttle:
         )
         return Decision(Verdict(int(verdict)), key, int(window_end), bool(superseded), int(now))
 
-    async def take(self, key: str) -> Held | None:
-        encoded, version = await self._take(keys=[key])
-        if encoded is None:
+    async def take(self, key: str, now_ms: int = _REDIS_CLOCK) -> Held | NotYet | None:
+        """What a trailing job finds: the held notification once its window has ended,
+        `NotYet` while the window is open, None when nothing is held."""
+        verdict, encoded, version, window_end, now = await self._take(keys=[key], args=[now_ms])
+        if verdict == 0:
             return None
+        if verdict == 2:
+            return NotYet(int(window_end), int(now))
         return Held(_as_bytes(encoded), _as_str(version))
 
     async def flushed(

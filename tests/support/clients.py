@@ -1,6 +1,7 @@
 """Real python-socketio clients that record what they receive, to wait on with timeouts."""
 
 import asyncio
+import time
 from typing import Any
 
 import socketio
@@ -16,13 +17,17 @@ class RecordingClient:
         self.connect_options = connect
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        # (arrival time, event, payload): stamped when the event arrives, not when read.
+        self.arrivals: list[tuple[float, str, Any]] = []
         self.disconnected = asyncio.Event()
         self.disconnect_reason: str | None = None
         self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("disconnect", self._on_disconnect, namespace=namespace)
 
     async def _record(self, event: str, *args: Any) -> None:
-        await self.events.put((event, args[0] if len(args) == 1 else list(args)))
+        payload = args[0] if len(args) == 1 else list(args)
+        self.arrivals.append((time.monotonic(), event, payload))
+        await self.events.put((event, payload))
 
     def _on_disconnect(self, reason: Any = None) -> None:
         self.disconnect_reason = str(reason)
