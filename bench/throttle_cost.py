@@ -4,7 +4,8 @@ Each scenario pauses `critical-events`, fills it with N jobs (Python bullmq
 `addBulk`), starts one `python -m gateway` pod on its own redis-server, waits until
 it is ready, then resumes the queue and times the pod until its `/metrics` count
 every job as finished, reading the pod's CPU time from /proc. Trailing jobs the
-throttle schedules are not counted as finished jobs (their windows outlast the run). Scenarios, all in one run so their ratios are comparable:
+throttle schedules are not counted as finished jobs (their windows outlast the run).
+Scenarios, all in one run so their ratios are comparable:
 
 - unthrottled: event `resources:created` (no rule);
 - leading:     `records:updated` with a rule, every job a different id (decide + emit);
