@@ -13,6 +13,9 @@ from consumers.protocols import RedisClientFactory
 
 logger = logging.getLogger(__name__)
 
+# The design's reconnect step; the Redis client itself backs off 0.5 s to 2 s per command.
+RUN_RETRY_DELAY_MS = 500
+
 ProcessorFactory = Callable[[QueueSettings], NotificationProcessor]
 
 
@@ -80,6 +83,9 @@ class QueueConsumers:
             "lockDuration": self._settings.lock_duration_ms,
             "stalledInterval": self._settings.stalled_interval_ms,
             "maxStalledCount": 1,
+            # bullmq waits this long before fetching again after a connection error
+            # (15 s by default): a Redis restart or failover would stall delivery for it.
+            "runRetryDelay": RUN_RETRY_DELAY_MS,
             "removeOnComplete": {"count": 1000},
             "removeOnFail": {"count": 5000},
         }

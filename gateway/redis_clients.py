@@ -6,18 +6,32 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
+from redis.backoff import AbstractBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from config import RedisSettings
 
-# Reconnect in steps of 0.5 s capped at 2 s; commands retry briefly, callers retry longer.
 _RETRY_ERRORS: list[type[Exception]] = [ConnectionError, TimeoutError, BusyLoadingError]
+# A command retries for about 5 s (0.5 + 1 + 1.5 + 2), long enough to ride out a
+# Sentinel failover; callers (BullMQ's worker loop, the adapter) keep trying after that.
+COMMAND_RETRIES = 4
+
+
+class SteppedBackoff(AbstractBackoff):
+    """Reconnect after 0.5 s, 1 s, 1.5 s, then every 2 s: the design's retry strategy
+    (`min(attempt * 500 ms, 2 s)`), so a failover is followed within a step."""
+
+    def __init__(self, step: float = 0.5, cap: float = 2.0) -> None:
+        self._step = step
+        self._cap = cap
+
+    def compute(self, failures: int) -> float:
+        return min(self._cap, self._step * max(failures, 1))
 
 
 def _common_options(settings: RedisSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.5), retries=3),
+        "retry": Retry(SteppedBackoff(), retries=COMMAND_RETRIES),
         "retry_on_error": _RETRY_ERRORS,
         "socket_connect_timeout": 5,
         # None: a blocking BZPOPMIN must not be cut by a read timeout (FACTS.md).
@@ -28,6 +42,17 @@ def _common_options(settings: RedisSettings) -> dict[str, Any]:
     if settings.password is not None:
         options["password"] = settings.password.reveal()
     return options
+
+
+class SentinelMasterClient(Redis):
+    """The master of a Sentinel set; closing it also closes the connections to the
+    Sentinels it asked (redis-py leaves those open)."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            await sentinel.aclose()
 
 
 def redis_client(settings: RedisSettings, *, decode_responses: bool) -> "Redis":
@@ -43,7 +68,9 @@ def redis_client(settings: RedisSettings, *, decode_responses: bool) -> "Redis":
             **options,
         )
         master: Redis = sentinel.master_for(
-            settings.sentinel_master, decode_responses=decode_responses
+            settings.sentinel_master,
+            redis_class=SentinelMasterClient,
+            decode_responses=decode_responses,
         )
         return master
     return Redis.from_url(settings.url, decode_responses=decode_responses, **options)

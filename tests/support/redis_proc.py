@@ -1,6 +1,7 @@
 """A private `redis-server` on a free port, started and stopped by PID."""
 
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,10 +14,19 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisProcess:
-    def __init__(self, directory: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *extra: str,
+        port: int | None = None,
+        config: Path | None = None,
+        sentinel: bool = False,
+    ) -> None:
         self.port = port or free_port()
         self.directory = directory
         self.extra = extra
+        self.config = config
+        self.sentinel = sentinel
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -25,8 +35,13 @@ class RedisProcess:
 
     def start(self, timeout: float = 10.0) -> "RedisProcess":
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [
+        if self.config is not None:
+            # A config file that the server may rewrite (Sentinel keeps its state in it).
+            command = [REDIS_SERVER, str(self.config)]
+            if self.sentinel:
+                command.append("--sentinel")
+        else:
+            command = [
                 REDIS_SERVER,
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
@@ -34,30 +49,30 @@ class RedisProcess:
                 "--save", "",
                 "--appendonly", "no",
                 "--logfile", str(self.directory / "redis.log"),
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ]
+        self.process = subprocess.Popen(
+            [*command, *self.extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        """Until the server answers PING with anything (PONG, NOAUTH, LOADING): it listens.
+        Whether a replica has synced is the caller's question."""
         deadline = time.monotonic() + timeout
-        try:
-            while True:
-                try:
-                    if client.ping():
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64):
                         return
-                except redis.exceptions.RedisError:
-                    if self.process is not None and self.process.poll() is not None:
-                        raise RuntimeError(f"redis-server exited: {self.log_tail()}") from None
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)  # polling the port, not waiting on time
-        finally:
-            client.close()
+            except OSError:
+                pass
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server on {self.port} not answering")
+            time.sleep(0.02)  # polling the port, not waiting on time
 
     def client(self) -> "redis.Redis":
         return redis.Redis(port=self.port, decode_responses=True)
