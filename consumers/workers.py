@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -38,9 +39,12 @@ class QueueConsumers:
             worker = Worker(queue.name, self._processor_factory(queue), self._options(queue))
             worker.on("error", _log_worker_error(queue.name))
             # Without the version the blocking connection rounds sub-second delays up to
-            # whole seconds (FACTS.md); reading it first fixes that.
-            await worker.blockingRedisConnection.getRedisVersion()
-            await worker.redisConnection.getRedisVersion()
+            # whole seconds (FACTS.md); reading it first fixes that. bullmq also warns
+            # about the eviction policy there; the gateway's own check reports it.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "IMPORTANT! Eviction policy", UserWarning)
+                await worker.blockingRedisConnection.getRedisVersion()
+                await worker.redisConnection.getRedisVersion()
             self._workers.append(worker)
             self._runs.append(asyncio.create_task(worker.run(), name=f"worker:{queue.name}"))
             logger.info("consuming %s with concurrency %d", queue.name, queue.concurrency)

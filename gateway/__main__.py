@@ -11,6 +11,7 @@ from aiohttp import web
 from config import Settings, SettingsError, load_settings
 from gateway.app import build_app
 from gateway.lifecycle import drain
+from gateway.redis_check import UnsafeRedis
 
 logger = logging.getLogger("gateway")
 
@@ -51,9 +52,14 @@ def main() -> int:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(settings))
+        run = asyncio.run
     else:
-        uvloop.run(serve(settings))
+        run = uvloop.run
+    try:
+        run(serve(settings))
+    except UnsafeRedis as error:
+        print(f"gateway: refusing to start: {error}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     return 0
 
 

@@ -26,6 +26,7 @@ from gateway.lifecycle import disconnect_all_clients
 from gateway.metrics import GatewayMetrics
 from gateway.namespace import NotificationNamespace
 from gateway.notifier import SocketIONotifier
+from gateway.redis_check import EvictionPolicyCheck
 from gateway.redis_clients import redis_client
 from gateway.server import build_socketio_server
 from gateway.state import (
@@ -67,9 +68,19 @@ def build_app(settings: Settings) -> web.Application:
 
 
 async def _health_redis(app: web.Application) -> AsyncIterator[None]:
-    client = redis_client(app[SETTINGS].redis, decode_responses=True)
+    settings = app[SETTINGS].redis
+    client = redis_client(settings, decode_responses=True)
     app[HEALTH_REDIS] = client
+    check = EvictionPolicyCheck(client, app[METRICS], settings.require_noeviction)
+    try:
+        await check.at_start()
+    except BaseException:
+        await client.aclose()
+        raise
+    rechecks = asyncio.create_task(check.run(), name="redis-policy-check")
     yield
+    rechecks.cancel()
+    await asyncio.gather(rechecks, return_exceptions=True)
     await client.aclose()
 
 

@@ -43,6 +43,17 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.redis_policy = Gauge(
+            "gateway_redis_maxmemory_policy",
+            "1 for Redis' current maxmemory-policy; anything but noeviction can lose jobs",
+            ["policy"],
+            registry=self.registry,
+        )
+
+    def set_redis_policy(self, policy: str) -> None:
+        self.redis_policy.clear()
+        self.redis_policy.labels(policy).set(1)
+
     # ConsumerObserver
     def job_finished(self, queue: str, event: str, outcome: Outcome) -> None:
         self.notifications.labels(queue, event, outcome.value).inc()

@@ -59,8 +59,9 @@ def redis_client(settings: RedisSettings, *, decode_responses: bool) -> "Redis":
     """A new client with its own connection pool."""
     options = _common_options(settings)
     if settings.sentinels:
+        sentinel_password = settings.password_for_sentinels
         sentinel_options = (
-            {"password": settings.password.reveal()} if settings.password is not None else {}
+            {"password": sentinel_password.reveal()} if sentinel_password is not None else {}
         )
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(settings.sentinels),

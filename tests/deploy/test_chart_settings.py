@@ -11,7 +11,7 @@ from config.settings import ConsumerSettings, RedisSettings, ServerSettings
 from tests.deploy.paths import ROOT, TEMPLATES, default_values
 
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-SECRET_SETTINGS = {"JWT_SECRET", "REDIS_PASSWORD"}
+SECRET_SETTINGS = {"JWT_SECRET", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD"}
 
 
 def names_in_config_source() -> set[str]:
@@ -135,6 +135,7 @@ def chart_default_environment(values: dict[str, Any]) -> dict[str, str]:
         "REDIS_URL": redis["url"],
         "REDIS_SENTINELS": ",".join(sentinel["sentinels"]) if sentinel["enabled"] else "",
         "REDIS_SENTINEL_MASTER": sentinel["masterName"],
+        "REDIS_REQUIRE_NOEVICTION": str(redis["requireNoeviction"]).lower(),
         "JWT_ALGORITHMS": ",".join(jwt["algorithms"]),
         "JWT_PUBLIC_KEY": jwt["publicKey"],
         "JWT_AUDIENCE": jwt["audience"],

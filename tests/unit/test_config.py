@@ -53,6 +53,24 @@ def test_secrets_never_show_in_repr() -> None:
     assert settings.redis.password == Secret("hunter2")
 
 
+def test_sentinels_use_the_redis_password_unless_told_otherwise() -> None:
+    same = load_settings({**BASE, "REDIS_PASSWORD": "pw"}).redis
+    assert same.password_for_sentinels == Secret("pw")
+    own = load_settings({**BASE, "REDIS_PASSWORD": "pw", "REDIS_SENTINEL_PASSWORD": "s"}).redis
+    assert own.password_for_sentinels == Secret("s")
+    # Set but empty: the Sentinels are open while the master has a password.
+    open_sentinels = load_settings(
+        {**BASE, "REDIS_PASSWORD": "pw", "REDIS_SENTINEL_PASSWORD": ""}
+    ).redis
+    assert open_sentinels.password_for_sentinels is None
+    assert open_sentinels.password == Secret("pw")
+
+
+def test_noeviction_is_only_required_when_asked() -> None:
+    assert load_settings(BASE).redis.require_noeviction is False
+    assert load_settings({**BASE, "REDIS_REQUIRE_NOEVICTION": "true"}).redis.require_noeviction
+
+
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [
@@ -67,6 +85,7 @@ def test_secrets_never_show_in_repr() -> None:
         ({**BASE, "QUEUE_PREFIX": "a:b"}, "QUEUE_PREFIX"),
         ({**BASE, "THROTTLE_RULES": "a=0"}, "THROTTLE_RULES"),
         ({**BASE, "GATEWAY_WEBSOCKET_COMPRESSION": "maybe"}, "GATEWAY_WEBSOCKET_COMPRESSION"),
+        ({**BASE, "REDIS_REQUIRE_NOEVICTION": "sure"}, "REDIS_REQUIRE_NOEVICTION"),
     ],
 )
 def test_bad_settings_name_their_variable(environ: dict[str, str], variable: str) -> None:

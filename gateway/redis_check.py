@@ -1,0 +1,81 @@
+"""Is Redis configured so that it never throws a job away?
+
+With any `maxmemory-policy` but `noeviction`, a Redis under memory pressure evicts keys,
+and an evicted job is a notification lost without a trace. The pod checks at start and
+then every minute (a failover may promote a replica configured differently): it logs a
+warning and sets `gateway_redis_maxmemory_policy{policy=...}`; with
+`REDIS_REQUIRE_NOEVICTION=true` it refuses to start instead.
+"""
+
+import asyncio
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from gateway.metrics import GatewayMetrics
+
+logger = logging.getLogger(__name__)
+
+SAFE_POLICY = "noeviction"
+UNKNOWN_POLICY = "unknown"
+RECHECK_SECONDS = 60.0
+
+
+class UnsafeRedis(RuntimeError):
+    """Start-up refused: Redis may evict jobs (REDIS_REQUIRE_NOEVICTION=true)."""
+
+
+async def maxmemory_policy(client: "Redis") -> str:
+    """The policy, or `unknown` where CONFIG is disabled or not permitted (managed Redis)."""
+    try:
+        answer = await client.config_get("maxmemory-policy")
+    except ResponseError as error:
+        logger.debug("cannot read Redis maxmemory-policy: %s", error)
+        return UNKNOWN_POLICY
+    value = answer.get("maxmemory-policy")
+    if isinstance(value, bytes):
+        value = value.decode()
+    return str(value) if value else UNKNOWN_POLICY
+
+
+class EvictionPolicyCheck:
+    def __init__(self, client: "Redis", metrics: GatewayMetrics, require_noeviction: bool) -> None:
+        self._client = client
+        self._metrics = metrics
+        self._require = require_noeviction
+        self._policy: str | None = None
+
+    async def at_start(self) -> str:
+        policy = await maxmemory_policy(self._client)
+        if policy != SAFE_POLICY and self._require:
+            # The refusal is the one line that says it all; no warning before it.
+            raise UnsafeRedis(
+                f"REDIS_REQUIRE_NOEVICTION: Redis maxmemory-policy is {policy}, not "
+                f"{SAFE_POLICY}; an evicted job is a lost notification"
+            )
+        self._record(policy)
+        return policy
+
+    async def run(self, interval: float = RECHECK_SECONDS) -> None:
+        """Re-check forever; Redis being unreachable is readiness' business, not ours."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._check()
+            except (RedisError, OSError) as error:
+                logger.debug("maxmemory-policy re-check skipped: %s", error)
+
+    async def _check(self) -> None:
+        self._record(await maxmemory_policy(self._client))
+
+    def _record(self, policy: str) -> None:
+        if policy != self._policy:
+            self._metrics.set_redis_policy(policy)
+            if policy != SAFE_POLICY:
+                logger.warning(
+                    "Redis maxmemory-policy is %s, not %s: under memory pressure Redis "
+                    "will evict queued jobs and notifications will be lost",
+                    policy, SAFE_POLICY,
+                )
+            self._policy = policy
