@@ -188,6 +188,11 @@ def _server(env: _Env) -> ServerSettings:
         shutdown_delay_seconds=env.get(
             "GATEWAY_SHUTDOWN_DELAY", defaults.shutdown_delay_seconds, _non_negative_float
         ),
+        disconnect_spread_seconds=env.get(
+            "GATEWAY_DISCONNECT_SPREAD_SECONDS",
+            defaults.disconnect_spread_seconds,
+            _non_negative_float,
+        ),
         ping_interval_seconds=env.get(
             "GATEWAY_PING_INTERVAL", defaults.ping_interval_seconds, _positive_float
         ),

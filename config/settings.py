@@ -59,6 +59,8 @@ class ServerSettings:
     websocket_compression: bool = False
     drain_seconds: float = 25.0
     shutdown_delay_seconds: float = 0.0
+    # Client connections are closed over this long when draining (random order).
+    disconnect_spread_seconds: float = 2.0
     ping_interval_seconds: float = 25.0
     ping_timeout_seconds: float = 20.0
 

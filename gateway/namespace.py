@@ -9,6 +9,7 @@ import socketio
 
 from auth import AuthError, VerificationKeys, verify
 from gateway.metrics import GatewayMetrics
+from gateway.transport_close import close_transport
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
         if eio_sid is not None:
             logger.info("token of %s on %s expired; closing", sid, self.namespace)
-            await self.server.eio.disconnect(eio_sid)
+            await close_transport(self.server.eio, eio_sid)
 
 
 def bearer_token(auth: Any, environ: dict[str, Any]) -> object:

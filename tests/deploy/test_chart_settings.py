@@ -128,6 +128,7 @@ def chart_default_environment(values: dict[str, Any]) -> dict[str, str]:
         "CORS_ALLOWED_ORIGINS": ",".join(g["corsAllowedOrigins"]),
         "GATEWAY_DRAIN_SECONDS": number(g["drainSeconds"]),
         "GATEWAY_SHUTDOWN_DELAY": number(g["shutdownDelaySeconds"]),
+        "GATEWAY_DISCONNECT_SPREAD_SECONDS": number(g["disconnectSpreadSeconds"]),
         "GATEWAY_WEBSOCKET_COMPRESSION": str(g["websocketCompression"]).lower(),
         "GATEWAY_PING_INTERVAL": number(g["pingIntervalSeconds"]),
         "GATEWAY_PING_TIMEOUT": number(g["pingTimeoutSeconds"]),

@@ -25,7 +25,16 @@ const emit = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 // Short grace period so a client-side close frame reaches the server before exiting.
 const exitSoon = (code) => setTimeout(() => process.exit(code), 100);
 
-const socket = io(url, { auth: { token }, transports: ["websocket"], reconnection: false });
+// LISTEN_RECONNECT=1: reconnect like a browser app does (after a transport close),
+// printing each connect and disconnect, instead of exiting at the first disconnect.
+const reconnect = process.env.LISTEN_RECONNECT === "1";
+const socket = io(url, {
+  auth: { token },
+  transports: ["websocket"],
+  reconnection: reconnect,
+  reconnectionDelay: 500,
+  reconnectionDelayMax: 2000,
+});
 
 socket.on("connect", () => emit({ type: "connect" }));
 socket.on("connect_error", (err) => {
@@ -38,7 +47,7 @@ socket.onAny((event, ...args) => {
 });
 socket.on("disconnect", (reason) => {
   emit({ type: "disconnect", reason });
-  exitSoon(0);
+  if (!reconnect || reason === "io client disconnect") exitSoon(0);
 });
 
 function shutdown() {

@@ -10,12 +10,25 @@ import socketio
 class RecordingClient:
     """Connects to one namespace and puts every received event on a queue."""
 
-    def __init__(self, base_url: str, namespace: str, token: str | None, **connect: Any) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        namespace: str,
+        token: str | None,
+        reconnection: bool = False,
+        **connect: Any,
+    ) -> None:
         self.base_url = base_url
         self.namespace = namespace
         self.token = token
         self.connect_options = connect
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # With reconnection, the client behaves like a browser's socket.io-client: it
+        # reconnects on its own (randomised delay) after a transport close.
+        self.sio = socketio.AsyncClient(
+            reconnection=reconnection, reconnection_delay=0.5, reconnection_delay_max=2
+        )
+        self.connects = 0
+        self.sio.on("connect", self._on_connect, namespace=namespace)
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         # (arrival time, event, payload): stamped when the event arrives, not when read.
         self.arrivals: list[tuple[float, str, Any]] = []
@@ -28,6 +41,9 @@ class RecordingClient:
         payload = args[0] if len(args) == 1 else list(args)
         self.arrivals.append((time.monotonic(), event, payload))
         await self.events.put((event, payload))
+
+    def _on_connect(self) -> None:
+        self.connects += 1
 
     def _on_disconnect(self, reason: Any = None) -> None:
         self.disconnect_reason = str(reason)

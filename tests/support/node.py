@@ -43,14 +43,16 @@ async def node_produce(spec: dict[str, Any], timeout: float = 30.0) -> list[dict
 class NodeListener:
     """`socket.io-client` in a Node process; its JSON lines are read as they come."""
 
-    def __init__(self, url: str, token: str, events: str = "*") -> None:
+    def __init__(self, url: str, token: str, events: str = "*", reconnect: bool = False) -> None:
         self.args = [str(NODE_TOOLS / "listen.mjs"), url, token, events]
+        self.env = {**os.environ, "LISTEN_RECONNECT": "1" if reconnect else "0"}
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> "NodeListener":
         self.process = await asyncio.create_subprocess_exec(
             require_node(), *self.args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+            env=self.env,
         )
         return self
 
