@@ -86,6 +86,11 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    """0 or a positive integer (0 switches a limit off)."""
+    return 0 if value.strip() == "0" else _positive_int(value)
+
+
 def _positive_float(value: str) -> float:
     try:
         number = float(value)
@@ -198,6 +203,24 @@ def _server(env: _Env) -> ServerSettings:
         ),
         ping_timeout_seconds=env.get(
             "GATEWAY_PING_TIMEOUT", defaults.ping_timeout_seconds, _positive_float
+        ),
+        max_connections=env.get(
+            "GATEWAY_MAX_CONNECTIONS", defaults.max_connections, _non_negative_int
+        ),
+        client_message_rate=env.get(
+            "GATEWAY_CLIENT_MESSAGE_RATE", defaults.client_message_rate, _positive_float
+        ),
+        client_message_burst=env.get(
+            "GATEWAY_CLIENT_MESSAGE_BURST", defaults.client_message_burst, _positive_int
+        ),
+        handshake_timeout_seconds=env.get(
+            "GATEWAY_HANDSHAKE_TIMEOUT", defaults.handshake_timeout_seconds, _positive_float
+        ),
+        max_pending_bytes=env.get(
+            "GATEWAY_MAX_PENDING_BYTES", defaults.max_pending_bytes, _positive_int
+        ),
+        send_timeout_seconds=env.get(
+            "GATEWAY_SEND_TIMEOUT_SECONDS", defaults.send_timeout_seconds, _positive_float
         ),
     )
 

@@ -63,6 +63,17 @@ class ServerSettings:
     disconnect_spread_seconds: float = 2.0
     ping_interval_seconds: float = 25.0
     ping_timeout_seconds: float = 20.0
+    # Connections per pod; more are refused at the Engine.IO handshake (0: no cap).
+    max_connections: int = 20000
+    # Socket.IO packets a client may send: a rate per second and a burst.
+    client_message_rate: float = 5.0
+    client_message_burst: int = 20
+    # An Engine.IO connection that joins no namespace within this long is closed.
+    handshake_timeout_seconds: float = 10.0
+    # A client with more than this queued for it, or whose socket write has been blocked
+    # this long, stopped reading: it is dropped (gateway/backpressure.py).
+    max_pending_bytes: int = 1024 * 1024
+    send_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ def build_app(settings: Settings) -> web.Application:
     app[METRICS] = GatewayMetrics()
     app[POD_STATE] = PodState()
     adapter = RedisAdapter(partial(redis_client, settings.redis, decode_responses=False))
-    server = build_socketio_server(settings.server, adapter)
+    server = build_socketio_server(settings.server, adapter, app[METRICS])
     keys = keys_from_settings(settings.auth)
     for namespace in settings.server.namespaces:
         server.register_namespace(NotificationNamespace(namespace, keys, app[METRICS]))

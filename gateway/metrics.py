@@ -4,6 +4,7 @@ so several apps in one test process don't collide)."""
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from consumers import Outcome
+from gateway.backpressure import DropReason
 
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -43,6 +44,24 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.client_messages = Counter(
+            "gateway_client_messages",
+            "Socket.IO packets from clients that were not acted on, by why",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.clients_dropped = Counter(
+            "gateway_clients_dropped",
+            "Client connections the pod closed for misbehaving, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "gateway_connections_refused",
+            "Engine.IO handshakes refused, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.redis_policy = Gauge(
             "gateway_redis_maxmemory_policy",
             "1 for Redis' current maxmemory-policy; anything but noeviction can lose jobs",
@@ -50,9 +69,23 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.slow_clients_dropped = Counter(
+            "gateway_slow_clients_dropped",
+            "Clients dropped because they stopped reading: too much output pending for them"
+            " (buffer_full) or a write to them blocked too long (send_timeout)",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in DropReason:  # exported at 0 from the start, for rate() and alerts
+            self.slow_clients_dropped.labels(reason.value)
+
     def set_redis_policy(self, policy: str) -> None:
         self.redis_policy.clear()
         self.redis_policy.labels(policy).set(1)
+
+    # backpressure.DropObserver
+    def slow_client_dropped(self, reason: str) -> None:
+        self.slow_clients_dropped.labels(reason).inc()
 
     # ConsumerObserver
     def job_finished(self, queue: str, event: str, outcome: Outcome) -> None:

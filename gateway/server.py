@@ -1,6 +1,8 @@
-"""The python-socketio server: our namespaces only, orjson, the Redis adapter, and
-websocket compression as configured."""
+"""The python-socketio server: our namespaces only, orjson, the Redis adapter,
+websocket compression as configured, and what a client may cost the pod."""
 
+import asyncio
+import logging
 from typing import Any
 
 import socketio
@@ -8,15 +10,72 @@ import socketio
 from config import ServerSettings
 from gateway import jsonshim
 from gateway.adapter import RedisAdapter
+from gateway.backpressure import BackPressure
+from gateway.client_limits import MessageRateLimiter
+from gateway.metrics import GatewayMetrics
+from gateway.transport_close import close_transport
 from gateway.websocket import install_websocket_driver
+
+logger = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 INVALID_NAMESPACE = {"message": "Invalid namespace"}
+AT_CAPACITY = {"message": "Server at capacity"}
+# Events clients may send; later features add theirs here. Anything else is ignored.
+CLIENT_EVENTS: frozenset[str] = frozenset()
 
 
 class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
-    """Answers an unknown namespace the way Node's socket.io does (`Invalid namespace`)
-    instead of python-socketio's `Unable to connect` string, which JS clients can't read."""
+    """python-socketio's server with the gateway's rules for clients.
+
+    - An unknown namespace is answered the way Node's socket.io does (`Invalid
+      namespace`), not with python-socketio's string that JS clients can't read.
+    - Client events outside `CLIENT_EVENTS` and client acks never reach a handler: they
+      are counted and dropped. (python-socketio would dispatch a client-sent event
+      named `disconnect` or `connect` to the namespace's own handlers.)
+    - Every Socket.IO packet a client sends passes a per-connection rate limit; a
+      client over it is disconnected.
+    - Connections beyond `max_connections` are refused at the handshake with
+      `Server at capacity`; a connection that joins no namespace in time is closed.
+    """
+
+    def __init__(self, settings: ServerSettings, metrics: GatewayMetrics, **options: Any) -> None:
+        super().__init__(**options)
+        self._metrics = metrics
+        self._max_connections = settings.max_connections
+        self._handshake_timeout = settings.handshake_timeout_seconds
+        self._limiter = MessageRateLimiter(
+            settings.client_message_rate, settings.client_message_burst
+        )
+        self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
+
+    @property
+    def at_capacity(self) -> bool:
+        return bool(self._max_connections) and len(self.eio.sockets) >= self._max_connections
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        # engineio has already counted this socket in `sockets`.
+        if self._max_connections and len(self.eio.sockets) > self._max_connections:
+            self._metrics.connections_refused.labels("capacity").inc()
+            return AT_CAPACITY
+        self._handshake_timers[eio_sid] = asyncio.get_running_loop().call_later(
+            self._handshake_timeout, self._check_handshake, eio_sid
+        )
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if not self._limiter.allow(eio_sid):
+            self._metrics.client_messages.labels("rate_limited").inc()
+            await self._drop(eio_sid, "rate_limited")
+            return
+        await super()._handle_eio_message(eio_sid, data)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        self._limiter.forget(eio_sid)
+        timer = self._handshake_timers.pop(eio_sid, None)
+        if timer is not None:
+            timer.cancel()
+        await super()._handle_eio_disconnect(eio_sid, reason)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         if (namespace or "/") not in self.namespace_handlers:
@@ -29,8 +88,36 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         await super()._handle_connect(eio_sid, namespace, data)
 
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        event = data[0] if isinstance(data, list) and data else None
+        if event not in CLIENT_EVENTS:
+            self._metrics.client_messages.labels("ignored").inc()
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)  # pragma: no cover
 
-def build_socketio_server(settings: ServerSettings, adapter: RedisAdapter) -> GatewayServer:
+    async def _handle_ack(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        self._metrics.client_messages.labels("ignored").inc()
+
+    def _check_handshake(self, eio_sid: str) -> None:
+        self._handshake_timers.pop(eio_sid, None)
+        if eio_sid not in self.eio.sockets:
+            return
+        if any(
+            self.manager.sid_from_eio_sid(eio_sid, namespace) is not None
+            for namespace in self.namespace_handlers
+        ):
+            return
+        self.start_background_task(self._drop, eio_sid, "handshake_timeout")
+
+    async def _drop(self, eio_sid: str, reason: str) -> None:
+        logger.info("dropping client %s: %s", eio_sid, reason)
+        self._metrics.clients_dropped.labels(reason).inc()
+        await close_transport(self.eio, eio_sid)
+
+
+def build_socketio_server(
+    settings: ServerSettings, adapter: RedisAdapter, metrics: GatewayMetrics
+) -> GatewayServer:
     origins: str | list[str] | None
     if "*" in settings.cors_allowed_origins:
         origins = "*"
@@ -39,6 +126,8 @@ def build_socketio_server(settings: ServerSettings, adapter: RedisAdapter) -> Ga
     else:
         origins = None  # python-socketio: same origin only
     server = GatewayServer(
+        settings,
+        metrics,
         async_mode="aiohttp",
         client_manager=adapter,
         json=jsonshim,
@@ -47,8 +136,20 @@ def build_socketio_server(settings: ServerSettings, adapter: RedisAdapter) -> Ga
         ping_interval=settings.ping_interval_seconds,
         ping_timeout=settings.ping_timeout_seconds,
         max_http_buffer_size=MAX_CLIENT_MESSAGE_BYTES,
+        # No client event handlers run, so no task per client message.
+        async_handlers=False,
         logger=False,
         engineio_logger=False,
     )
-    install_websocket_driver(server.eio, compress=settings.websocket_compression)
+    # Clients that stop reading are dropped, not buffered for (gateway/backpressure.py).
+    back_pressure = BackPressure(
+        server.eio,
+        max_pending_bytes=settings.max_pending_bytes,
+        send_timeout=settings.send_timeout_seconds,
+        observer=metrics,
+    )
+    back_pressure.install()
+    install_websocket_driver(
+        server.eio, compress=settings.websocket_compression, back_pressure=back_pressure
+    )
     return server

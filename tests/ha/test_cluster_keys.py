@@ -16,7 +16,12 @@ PREFIX = "{app-main}"
 async def test_every_key_of_a_hash_tagged_prefix_is_in_one_slot(
     redis_url: str, redis_proc: RedisProcess, start_gateway: StartGateway
 ) -> None:
-    gateway = await start_gateway(QUEUE_PREFIX=PREFIX, THROTTLE_RULES="records:updated=1")
+    # Concurrency 1: the two updates of "b" are decided in order (leading, then held).
+    gateway = await start_gateway(
+        QUEUE_PREFIX=PREFIX,
+        THROTTLE_RULES="records:updated=1",
+        GATEWAY_QUEUES="critical-events=1,general-events=1",
+    )
     client = await RecordingClient(gateway.url, "/data_owner", mint("1", None)).connect()
     producer = Producer(redis_url, prefix=PREFIX)
     try:

@@ -66,6 +66,15 @@ def test_sentinels_use_the_redis_password_unless_told_otherwise() -> None:
     assert open_sentinels.password == Secret("pw")
 
 
+def test_client_limits_can_be_set_and_the_cap_switched_off() -> None:
+    server = load_settings({
+        **BASE, "GATEWAY_MAX_CONNECTIONS": "0", "GATEWAY_CLIENT_MESSAGE_RATE": "2.5",
+        "GATEWAY_CLIENT_MESSAGE_BURST": "7", "GATEWAY_HANDSHAKE_TIMEOUT": "3",
+    }).server
+    assert (server.max_connections, server.client_message_rate) == (0, 2.5)
+    assert (server.client_message_burst, server.handshake_timeout_seconds) == (7, 3.0)
+
+
 def test_noeviction_is_only_required_when_asked() -> None:
     assert load_settings(BASE).redis.require_noeviction is False
     assert load_settings({**BASE, "REDIS_REQUIRE_NOEVICTION": "true"}).redis.require_noeviction
@@ -86,6 +95,9 @@ def test_noeviction_is_only_required_when_asked() -> None:
         ({**BASE, "THROTTLE_RULES": "a=0"}, "THROTTLE_RULES"),
         ({**BASE, "GATEWAY_WEBSOCKET_COMPRESSION": "maybe"}, "GATEWAY_WEBSOCKET_COMPRESSION"),
         ({**BASE, "REDIS_REQUIRE_NOEVICTION": "sure"}, "REDIS_REQUIRE_NOEVICTION"),
+        ({**BASE, "GATEWAY_MAX_CONNECTIONS": "-1"}, "GATEWAY_MAX_CONNECTIONS"),
+        ({**BASE, "GATEWAY_CLIENT_MESSAGE_RATE": "0"}, "GATEWAY_CLIENT_MESSAGE_RATE"),
+        ({**BASE, "GATEWAY_HANDSHAKE_TIMEOUT": "soon"}, "GATEWAY_HANDSHAKE_TIMEOUT"),
     ],
 )
 def test_bad_settings_name_their_variable(environ: dict[str, str], variable: str) -> None:
