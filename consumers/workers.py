@@ -6,9 +6,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from bullmq import Worker
-
 from config import ConsumerSettings, QueueSettings
+from consumers.fetching import PacedFetchWorker
 from consumers.processor import NotificationProcessor
 from consumers.protocols import RedisClientFactory
 
@@ -30,13 +29,15 @@ class QueueConsumers:
         self._settings = settings
         self._client_factory = client_factory
         self._processor_factory = processor_factory
-        self._workers: list[Worker] = []
+        self._workers: list[PacedFetchWorker] = []
         self._runs: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
         for queue in self._settings.queues:
-            worker = Worker(queue.name, self._processor_factory(queue), self._options(queue))
+            worker = PacedFetchWorker(
+                queue.name, self._processor_factory(queue), self._options(queue)
+            )
             worker.on("error", _log_worker_error(queue.name))
             # Without the version the blocking connection rounds sub-second delays up to
             # whole seconds (FACTS.md); reading it first fixes that. bullmq also warns
@@ -58,6 +59,11 @@ class QueueConsumers:
             and all(not run.done() for run in self._runs)
             and all(worker.running for worker in self._workers)
         )
+
+    @property
+    def fetches(self) -> dict[str, int]:
+        """`moveToActive` calls per queue so far (found a job or not)."""
+        return {worker.name: worker.fetches for worker in self._workers}
 
     async def stop(self, grace_seconds: float) -> bool:
         """Stop taking jobs and wait for held ones; True when all finished in time.
