@@ -7,8 +7,9 @@ Every check names the field it rejects, because the reason becomes the job's
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,7 +23,11 @@ MAX_ID_LENGTH = 256
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
 )
-_ROOM = re.compile(r"^(user|department):[^\s:][^\s]{0,255}$")
+# Matched with fullmatch: `$` alone also matches before a final "\n" ("user:1\n").
+_ROOM = re.compile(r"(user|department):[^\s:][^\s]{0,255}")
+# The metrics label of a job whose name is not a valid event name: a producer's junk
+# must not become label values (unbounded series, or text /metrics cannot encode).
+INVALID_EVENT_LABEL = "<invalid>"
 # Stable across attempts of the same job: derived from where the job lives, never random.
 _TRACE_NAMESPACE = uuid.UUID("6f1d0c3e-2b5a-4c8e-9f47-1a2b3c4d5e6f")
 
@@ -34,6 +39,35 @@ class InvalidNotification(ValueError):
         super().__init__(REASON_PREFIX + problem)
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableJob:
+    """Stands in for the data of a job whose hash BullMQ could not read (data or opts
+    that are not JSON, a timestamp that is not an integer): decoding it fails, so the job
+    fails at once, without retry (consumers/unreadable.py)."""
+
+    problem: str
+
+
+class PayloadTooLarge(InvalidNotification):
+    """The job data, encoded as JSON, is larger than MAX_PAYLOAD_BYTES."""
+
+    def __init__(self, size: int, limit: int, detail: str = "") -> None:
+        super().__init__(
+            f"job data is {size} bytes, more than MAX_PAYLOAD_BYTES ({limit}){detail}"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class _Checked(NamedTuple):
+    event: str
+    namespace: str
+    resource_id: str | int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    rooms: tuple[str, ...]
+
+
 class NotificationDecoder:
     def __init__(self, namespaces: Iterable[str], max_payload_bytes: int, prefix: str) -> None:
         self._namespaces = frozenset(namespaces)
@@ -43,12 +77,36 @@ class NotificationDecoder:
     def decode(
         self, queue: str, job_id: str, event: object, body: object, created_at_ms: int
     ) -> Notification:
+        checked = self._check(event, body)
+        metadata = checked.metadata
+        if "trace_id" not in metadata:
+            metadata["trace_id"] = self.trace_id(queue, job_id, created_at_ms)
+        if "timestamp" not in metadata:
+            metadata["timestamp"] = _creation_time(created_at_ms)
+        return Notification(
+            queue=queue,
+            event=checked.event,
+            namespace=checked.namespace,
+            rooms=checked.rooms,
+            resource_id=checked.resource_id,
+            payload={"id": checked.resource_id, "data": checked.data, "metadata": metadata},
+            created_at_ms=created_at_ms,
+        )
+
+    def validate(self, event: object, body: object) -> None:
+        """The checks of `decode`, without a job: producers run them before adding one."""
+        self._check(event, body)
+
+    def _check(self, event: object, body: object) -> _Checked:
+        if isinstance(body, UnreadableJob):
+            raise InvalidNotification(body.problem)
         event_name = _event_name(event)
         if not isinstance(body, dict):
             raise InvalidNotification(f"job data must be a JSON object, got {_kind(body)}")
         self._check_size(body)
         namespace = body.get("namespace")
-        if namespace not in self._namespaces:
+        # isinstance first: a list or an object is unhashable, `in` would raise TypeError.
+        if not isinstance(namespace, str) or namespace not in self._namespaces:
             raise InvalidNotification(
                 f"namespace {_short(namespace)} is not one of {sorted(self._namespaces)}"
             )
@@ -57,18 +115,8 @@ class NotificationDecoder:
         metadata = dict(_optional_object(body, "metadata"))
         _optional_string(metadata, "trace_id")
         _optional_string(metadata, "timestamp")
-        if "trace_id" not in metadata:
-            metadata["trace_id"] = self.trace_id(queue, job_id, created_at_ms)
-        if "timestamp" not in metadata:
-            metadata["timestamp"] = iso_timestamp(created_at_ms)
-        return Notification(
-            queue=queue,
-            event=event_name,
-            namespace=namespace,
-            rooms=_rooms(body.get("rooms")),
-            resource_id=resource_id,
-            payload={"id": resource_id, "data": data, "metadata": metadata},
-            created_at_ms=created_at_ms,
+        return _Checked(
+            event_name, namespace, resource_id, data, metadata, _rooms(body.get("rooms"))
         )
 
     def trace_id(self, queue: str, job_id: str, created_at_ms: int) -> str:
@@ -80,14 +128,30 @@ class NotificationDecoder:
         except (orjson.JSONEncodeError, TypeError) as error:
             raise InvalidNotification(f"job data cannot be encoded as JSON ({error})") from None
         if size > self._max_payload_bytes:
-            raise InvalidNotification(
-                f"job data is {size} bytes, more than MAX_PAYLOAD_BYTES ({self._max_payload_bytes})"
-            )
+            raise PayloadTooLarge(size, self._max_payload_bytes)
 
 
 def iso_timestamp(epoch_ms: int) -> str:
     moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def _creation_time(created_at_ms: int) -> str:
+    """The job's creation time (BullMQ's `timestamp`, which a producer may set)."""
+    try:
+        return iso_timestamp(created_at_ms)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidNotification(
+            f"job timestamp {created_at_ms} (its creation time, in ms) is out of range"
+        ) from None
+
+
+def event_label(event: object) -> str:
+    """The job name as a metrics label: the name itself only when it is a valid event."""
+    try:
+        return _event_name(event)
+    except InvalidNotification:
+        return INVALID_EVENT_LABEL
 
 
 def _event_name(event: object) -> str:
@@ -116,7 +180,7 @@ def _rooms(value: object) -> tuple[str, ...]:
     if len(value) > MAX_ROOMS:
         raise InvalidNotification(f"rooms has {len(value)} entries, more than {MAX_ROOMS}")
     for index, room in enumerate(value):
-        if not isinstance(room, str) or not _ROOM.match(room):
+        if not isinstance(room, str) or not _ROOM.fullmatch(room):
             raise InvalidNotification(
                 f"rooms[{index}] must look like user:<id> or department:<code>, got {_short(room)}"
             )

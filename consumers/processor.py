@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bullmq import DelayedError, Job, UnrecoverableError
 
-from consumers.decode import InvalidNotification, NotificationDecoder
+from consumers.decode import InvalidNotification, NotificationDecoder, event_label
 from consumers.notification import Notification
 from consumers.observer import ConsumerObserver, Outcome
 from consumers.protocols import Notifier
@@ -66,8 +66,7 @@ class NotificationProcessor:
                 self._queue, str(job.id), job.name, job.data, int(job.timestamp)
             )
         except InvalidNotification as error:
-            event = job.name if isinstance(job.name, str) else "<invalid>"
-            self._observer.job_finished(self._queue, event, Outcome.INVALID)
+            self._observer.job_finished(self._queue, event_label(job.name), Outcome.INVALID)
             logger.warning("job %s of %s rejected: %s", job.id, self._queue, error)
             raise UnrecoverableError(str(error)) from None
 

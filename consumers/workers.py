@@ -10,6 +10,7 @@ from config import ConsumerSettings, QueueSettings
 from consumers.fetching import PacedFetchWorker
 from consumers.processor import NotificationProcessor
 from consumers.protocols import RedisClientFactory
+from consumers.unreadable import FailUnreadableJobs, decode_tolerantly
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,10 @@ logger = logging.getLogger(__name__)
 RUN_RETRY_DELAY_MS = 500
 
 ProcessorFactory = Callable[[QueueSettings], NotificationProcessor]
+
+
+class NotificationWorker(FailUnreadableJobs, PacedFetchWorker):
+    """Paced fetches; a job whose hash cannot be read fails instead of looping."""
 
 
 class QueueConsumers:
@@ -29,13 +34,13 @@ class QueueConsumers:
         self._settings = settings
         self._client_factory = client_factory
         self._processor_factory = processor_factory
-        self._workers: list[PacedFetchWorker] = []
+        self._workers: list[NotificationWorker] = []
         self._runs: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
         for queue in self._settings.queues:
-            worker = PacedFetchWorker(
+            worker = NotificationWorker(
                 queue.name, self._processor_factory(queue), self._options(queue)
             )
             worker.on("error", _log_worker_error(queue.name))
@@ -86,7 +91,7 @@ class QueueConsumers:
 
     def _options(self, queue: QueueSettings) -> dict[str, Any]:
         return {
-            "connection": self._client_factory(),
+            "connection": decode_tolerantly(self._client_factory()),
             "prefix": self._settings.prefix,
             "concurrency": queue.concurrency,
             "autorun": False,

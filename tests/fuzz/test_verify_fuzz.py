@@ -1,0 +1,477 @@
+"""Fuzz `auth.verify` (issue 5): whatever a client sends as its token, verify returns a
+Principal only for a genuinely valid token and otherwise raises the auth package's
+MissingToken ("Authentication failed") or InvalidToken ("Invalid token"), nothing else.
+
+Deviations found (all fixed) are regression tests at the end of this module; each
+names its finding in /work/notes/fuzz-findings.md.
+"""
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+
+from auth import InvalidToken, VerificationKeys, verify
+from auth.verify import MAX_TOKEN_LENGTH
+from consumers import InvalidNotification, NotificationDecoder
+from tests.fuzz.budget import run_property
+from tests.fuzz.tokens import (
+    ALG_NONE_VARIANTS,
+    AUDIENCE,
+    CONFIGS,
+    ISSUER,
+    NOW,
+    PUBLIC_DER,
+    PUBLIC_PEM,
+    assemble,
+    assert_refusal,
+    b64,
+    bomb,
+    expected_principal,
+    hmac_signature,
+    keys,
+    signed,
+)
+
+config_names = st.sampled_from(sorted(CONFIGS))
+
+# --- strategies ---
+
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)
+# str.isprintable() is false for these categories (and for all Z* but the ASCII space).
+_NOT_PRINTABLE = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")
+printable_text = st.text(
+    st.characters(exclude_categories=_NOT_PRINTABLE, include_characters=" "),
+    min_size=1,
+    max_size=20,
+)
+long_printable = st.integers(250, 300).map(lambda n: "u" * n)
+
+# Mostly valid values, plus every kind of wrong one.
+identifiers = st.one_of(
+    printable_text,
+    printable_text,
+    st.integers(-(10**6), 10**12),
+    st.integers(-(10**300), 10**300),
+    long_printable,
+    st.sampled_from(["", "a\nb", "tab\there", "nul\x00", "\u202eevil", "\u00a0", "\x7f"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    json_values,
+)
+future = st.integers(int(NOW) + 1, int(NOW) + 10**9) | st.floats(NOW + 1e-3, NOW + 1e12)
+# NaN, ±Infinity and integers too big for a float are findings F2 (see the regression tests).
+numeric_dates = st.one_of(
+    future,
+    future,
+    future,
+    future,
+    st.integers(int(NOW) - 10**6, int(NOW)),
+    st.sampled_from([NOW, NOW - 1e-6, NOW + 1e-6, 0, -1, 1e300, -1e300]),
+    st.integers(-(10**300), 10**300),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["1900000000", "tomorrow", "", "NaN", "Infinity"]),
+    json_values.filter(lambda value: not isinstance(value, bool)),
+)
+audiences = st.one_of(
+    st.just(AUDIENCE), st.just([AUDIENCE, "other"]), st.just("other"), st.just([1, AUDIENCE]),
+    st.just({"aud": AUDIENCE}), json_values,
+)
+issuers = st.one_of(
+    st.just(ISSUER), st.just([ISSUER]), st.just("https://evil.example"), json_values
+)
+_CLAIMS: dict[str, st.SearchStrategy[Any]] = {
+    "sub": identifiers,
+    "uid": identifiers,
+    "department": identifiers,
+    "org": identifiers,
+    "exp": numeric_dates,
+    "nbf": numeric_dates,
+    "aud": audiences,
+    "iss": issuers,
+}
+_USUALLY_PRESENT = {"sub", "uid", "exp", "aud", "iss"}
+_EIGHT_IN_TEN = st.integers(0, 9).map(lambda n: n < 8)
+_ONE_IN_TEN = st.integers(0, 9).map(lambda n: n == 7)  # not 0 or 9: those come up more
+_EXTRA_CLAIMS = st.dictionaries(st.text(max_size=6), json_values, max_size=2)
+_PADDING = st.integers(5_500, 6_500)
+
+
+@st.composite
+def claim_sets(draw: st.DrawFn) -> dict[str, Any]:
+    claims: dict[str, Any] = draw(_EXTRA_CLAIMS)
+    for name, values in _CLAIMS.items():
+        if draw(_EIGHT_IN_TEN if name in _USUALLY_PRESENT else st.booleans()):
+            claims[name] = draw(values)
+    if draw(_ONE_IN_TEN):
+        # Pad the token to around MAX_TOKEN_LENGTH, on either side of it.
+        claims["pad"] = "p" * draw(_PADDING)
+    return claims
+
+
+# --- 1. Arbitrary values: never a crash, never a Principal ---
+
+_TOKEN_ALPHABET = (
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \t\r\n\x00é"
+)
+arbitrary_tokens = st.one_of(
+    json_values,
+    st.floats(),  # NaN and infinities as the token itself
+    st.text(max_size=300),
+    st.text(st.sampled_from(_TOKEN_ALPHABET), max_size=400),
+    st.binary(max_size=300).map(lambda raw: raw.decode("latin-1")),
+    st.builds(
+        lambda size, fill: (fill * size)[:size],
+        st.integers(MAX_TOKEN_LENGTH - 2, 4 * 1024 * 1024),
+        st.sampled_from(["a", ".", "eyJhbGciOiJIUzI1NiJ9.", "=", "\x00", "é"]),
+    ),
+)
+
+
+def test_verify_survives_arbitrary_values() -> None:
+    def check(case: tuple[str, object]) -> None:
+        config, token = case
+        try:
+            principal = verify(token, CONFIGS[config], NOW)
+        except Exception as error:
+            assert_refusal(error, token)
+        else:
+            raise AssertionError(f"accepted {token!r:.100} as {principal}")
+
+    run_property(
+        "verify: arbitrary values and huge strings",
+        st.tuples(config_names, arbitrary_tokens),
+        check,
+    )
+
+
+# --- 2. Forged structures: never a crash, never a Principal ---
+
+kid_values = st.one_of(
+    st.sampled_from([
+        "../../../../etc/passwd", "..\\..\\windows\\win.ini", "/dev/zero", "file:///etc/shadow",
+        "' OR '1'='1", "1; DROP TABLE keys;--", "\x00", "%00", "${jndi:ldap://127.0.0.1/x}",
+    ]),
+    st.integers(1_000, 12_000).map(lambda n: "k" * n),
+    json_values,
+)
+alg_values = st.one_of(
+    st.sampled_from([
+        "HS256", "HS384", "HS512", "RS256", "RS512", "ES256", "PS256", "EdDSA",
+        "hs256", "HS256 ", " HS256", "HS256\x00", "", *ALG_NONE_VARIANTS,
+    ]),
+    json_values,
+)
+header_objects = st.fixed_dictionaries(
+    {"alg": alg_values},
+    optional={
+        "typ": json_values, "kid": kid_values, "crit": json_values, "b64": json_values,
+        "jku": st.just("http://127.0.0.1:1/jwks.json"), "x5u": st.just("file:///etc/passwd"),
+        "jwk": json_values, "cty": json_values, "zip": st.just("DEF"),
+    },
+)
+json_bombs = st.builds(bomb, st.integers(100, 2_800), st.sampled_from(["[", "{"]))
+headers = st.one_of(
+    header_objects.map(lambda header: json.dumps(header).encode()),
+    header_objects.map(lambda header: json.dumps(header).encode()),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    json_bombs,
+    st.builds(lambda depth: b'{"alg":"HS256","x":' + bomb(depth) + b"}", st.integers(100, 2_700)),
+    st.binary(max_size=40),
+)
+payloads = st.one_of(
+    claim_sets().map(lambda claims: json.dumps(claims).encode()),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    json_bombs,
+    st.binary(max_size=40),
+)
+forged_signatures = st.one_of(
+    st.just(b""),
+    st.binary(min_size=1, max_size=300),
+    st.sampled_from(["HS256", "HS384", "HS512"]).map(lambda alg: (alg, PUBLIC_PEM.encode())),
+    st.sampled_from(["HS256", "HS512"]).map(lambda alg: (alg, PUBLIC_DER)),
+    st.just(("HS256", b"not-the-secret")),
+)
+
+
+@st.composite
+def encoded_segments(draw: st.DrawFn, raw: bytes) -> str:
+    how = draw(st.integers(0, 9))  # 5..9: well encoded, so the signature check is reached
+    if how == 0:
+        return base64.urlsafe_b64encode(raw).decode()  # with '=' padding
+    if how == 1:
+        return base64.b64encode(raw).decode()  # standard alphabet: + and /
+    if how == 2:
+        return b64(raw) + "=" * draw(st.integers(1, 5))  # too much padding
+    if how == 3:
+        encoded = b64(raw)
+        cut = draw(st.integers(0, len(encoded)))
+        return encoded[:cut] + draw(st.sampled_from([" ", "\n", "!", "é", "\x00", ".."])) + (
+            encoded[cut:]
+        )
+    if how == 4:
+        return raw.decode("latin-1")  # not encoded at all
+    return b64(raw)
+
+
+@st.composite
+def forged_tokens(draw: st.DrawFn) -> str:
+    header, payload = draw(headers), draw(payloads)
+    segments = [draw(encoded_segments(header)), draw(encoded_segments(payload))]
+    signing_input = ".".join(segments).encode()
+    signature = draw(forged_signatures)
+    if isinstance(signature, tuple):
+        alg, secret = signature
+        signature = hmac_signature(alg, signing_input, secret)
+    segments.append(draw(encoded_segments(signature)))
+    extra = draw(st.lists(st.sampled_from(["", "e30", "x", b64(b"{}")]), max_size=3))
+    segments = draw(st.sampled_from([segments + extra, segments[:2], segments[:1]]))
+    return draw(st.sampled_from(["", " ", "Bearer ", "\n"])) + ".".join(segments) + draw(
+        st.sampled_from(["", " ", "\n", "."])
+    )
+
+
+def test_verify_survives_forged_structures() -> None:
+    def check(case: tuple[str, str]) -> None:
+        config, token = case
+        try:
+            principal = verify(token, CONFIGS[config], NOW)
+        except Exception as error:
+            assert_refusal(error, token)
+        else:
+            raise AssertionError(f"accepted a forged token {token!r:.200} as {principal}")
+
+    run_property(
+        "verify: forged token structures", st.tuples(config_names, forged_tokens()), check
+    )
+
+
+# --- 3. Genuinely signed tokens: a Principal exactly when the claims are valid ---
+
+
+_ONE_IN_FOUR = st.integers(0, 3).map(lambda n: n == 2)
+_KIDS = st.text(max_size=20) | kid_values
+_NOT_OBJECT_PAYLOADS = json_bombs | json_values.map(lambda value: json.dumps([value]).encode())
+
+
+@st.composite
+def genuinely_signed(draw: st.DrawFn) -> tuple[str, str, object]:
+    config = draw(config_names)
+    alg = draw(st.sampled_from(CONFIGS[config].algorithms))
+    header = {"alg": alg, "typ": "JWT"}
+    if draw(_ONE_IN_FOUR):
+        header["kid"] = draw(_KIDS)
+    claims: object = draw(claim_sets())
+    payload = json.dumps(claims).encode()
+    if draw(_ONE_IN_TEN):
+        # Signed payloads that are not an object at all, or bombs.
+        claims = None
+        payload = draw(_NOT_OBJECT_PAYLOADS)
+    if not isinstance(header.get("kid", ""), str):
+        claims = None  # a JWS header whose `kid` is not a string is malformed (PyJWT)
+    return config, assemble(json.dumps(header).encode(), payload), claims
+
+
+def test_genuinely_signed_tokens_get_exactly_the_contract_verdict() -> None:
+    def check(case: tuple[str, str, object]) -> None:
+        config, token, claims = case
+        keys = CONFIGS[config]
+        expected = expected_principal(claims, keys, len(token))
+        try:
+            principal = verify(token, keys, NOW)
+        except Exception as error:
+            assert_refusal(error, token)
+            assert expected is None, f"refused ({error}) valid claims {claims!r:.300}"
+        else:
+            assert principal == expected, f"{claims!r:.300}: got {principal}, want {expected}"
+
+    run_property("verify: validly signed, arbitrary claims", genuinely_signed(), check)
+
+
+# --- 4. The algorithm allow-list: nothing outside it, however it is signed ---
+
+
+@st.composite
+def outside_allow_list(draw: st.DrawFn) -> tuple[str, str]:
+    config = draw(config_names)
+    allowed = CONFIGS[config].algorithms
+    alg = draw(
+        st.one_of(
+            st.sampled_from(ALG_NONE_VARIANTS),
+            st.sampled_from(["HS256", "HS384", "HS512", "RS256", "RS384", "PS256", "ES256"]),
+            st.sampled_from(allowed).map(str.lower),
+            st.sampled_from(allowed).map(lambda name: name + " "),
+            st.text(max_size=10),
+        ).filter(lambda name: name not in allowed)
+    )
+    claims = {"sub": "42", "uid": "42", "exp": NOW + 60, "aud": AUDIENCE, "iss": ISSUER}
+    # Genuinely signed for its alg where the issuer has a key for it (a token that an
+    # allowed-list bypass would let through), otherwise signed with nothing.
+    return config, signed(claims, alg)
+
+
+def test_algorithms_outside_the_allow_list_are_refused() -> None:
+    def check(case: tuple[str, str]) -> None:
+        config, token = case
+        with pytest.raises(InvalidToken) as refused:
+            verify(token, CONFIGS[config], NOW)
+        assert refused.value.reason == "algorithm"
+        assert refused.value.message == "Invalid token"
+
+    run_property("verify: algorithm outside the allow-list", outside_allow_list(), check)
+
+
+# --- Deterministic attacks (every variant, every configuration) ---
+
+VALID_CLAIMS = {"sub": "42", "uid": "42", "exp": NOW + 60, "aud": AUDIENCE, "iss": ISSUER}
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+@pytest.mark.parametrize("alg", ALG_NONE_VARIANTS)
+def test_alg_none_in_every_case_is_refused(config: str, alg: str) -> None:
+    header = json.dumps({"alg": alg, "typ": "JWT"}).encode()
+    unsigned = assemble(header, json.dumps(VALID_CLAIMS).encode(), sign=False)
+    for token in (unsigned, unsigned.rstrip(".") if unsigned.endswith(".") else unsigned + "."):
+        with pytest.raises(InvalidToken) as refused:
+            verify(token, CONFIGS[config], NOW)
+        assert refused.value.message == "Invalid token"
+
+
+PEM_SECRETS = {
+    "pem": PUBLIC_PEM.encode(),
+    "pem without newline": PUBLIC_PEM.strip().encode(),
+    "pem with crlf": PUBLIC_PEM.replace("\n", "\r\n").encode(),
+    "der": PUBLIC_DER,
+}
+
+
+@pytest.mark.parametrize("config", ["RS256", "HS256+RS256"])
+@pytest.mark.parametrize("secret", sorted(PEM_SECRETS))
+@pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
+def test_hmac_signed_with_the_public_key_is_refused(config: str, secret: str, alg: str) -> None:
+    """RS/HS confusion: the public key (which anyone may have) used as the HMAC secret."""
+    header = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64(json.dumps(VALID_CLAIMS).encode())
+    signature = hmac_signature(alg, f"{header}.{body}".encode(), PEM_SECRETS[secret])
+    with pytest.raises(InvalidToken) as refused:
+        verify(f"{header}.{body}.{b64(signature)}", CONFIGS[config], NOW)
+    expected_reason = "algorithm" if alg not in CONFIGS[config].algorithms else "signature"
+    assert refused.value.reason == expected_reason
+
+
+def test_the_fuzzed_configurations_accept_their_own_valid_tokens() -> None:
+    """The properties above mean nothing if no token could ever pass."""
+    for name, config in CONFIGS.items():
+        for alg in config.algorithms:
+            principal = verify(signed(VALID_CLAIMS, alg), config, NOW)
+            assert principal.user_id == "42" and principal.expires_at == NOW + 60, name
+
+
+# --- Findings, now fixed: regression tests (see FINDINGS) ---
+
+FINDINGS = "docs/fuzz-findings.md"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["\udcff\udcfe", "eyJhbGciOiJIUzI1NiJ9.\udcff.x", signed(VALID_CLAIMS) + "\ud800"],
+    ids=["only-surrogates", "surrogate-payload", "valid-plus-surrogate"],
+)
+def test_token_with_lone_surrogates_is_invalid_token(token: str) -> None:
+    """aiohttp decodes header bytes that are not UTF-8 with surrogateescape, so an
+    `Authorization: Bearer <bytes>` header reaches verify as such a string."""
+    with pytest.raises(InvalidToken):
+        verify(token, CONFIGS["HS256"], NOW)
+
+
+def _raw_claims(text: str) -> str:
+    header = json.dumps({"alg": "HS256", "typ": "JWT"}).encode()
+    return assemble(header, text.encode())
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        '{"sub": "42", "exp": NaN}',
+        '{"sub": "42", "exp": Infinity}',
+        '{"sub": "42", "exp": 1e400}',
+        '{"sub": "42", "exp": 1' + "0" * 400 + "}",
+        '{"sub": "42", "exp": 1900000000, "nbf": NaN}',
+        '{"sub": "42", "exp": 1900000000, "nbf": true}',
+    ],
+    ids=["exp-NaN", "exp-Infinity", "exp-1e400", "exp-huge-int", "nbf-NaN", "nbf-true"],
+)
+def test_exp_and_nbf_must_be_finite_numbers(claims: str) -> None:
+    with pytest.raises(InvalidToken):
+        verify(_raw_claims(claims), CONFIGS["HS256"], NOW)
+
+
+def _mismatched_configs() -> dict[str, tuple[VerificationKeys, str]]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        .decode()
+    )
+    broken_pem = "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n"
+    return {
+        # Any client picks `alg: RS256`; the configured key is an EC key.
+        "EC key, RS256 allowed": (
+            keys(JWT_PUBLIC_KEY=ec_pem, JWT_ALGORITHMS="ES256,RS256"), signed(VALID_CLAIMS, "RS256")
+        ),
+        "JWT_SECRET holds a PEM": (
+            keys(JWT_SECRET=PUBLIC_PEM), signed(VALID_CLAIMS, "HS256")
+        ),
+        "unparsable PEM": (
+            keys(JWT_PUBLIC_KEY=broken_pem, JWT_ALGORITHMS="RS256"), signed(VALID_CLAIMS, "RS256")
+        ),
+    }
+
+
+MISMATCHED = _mismatched_configs()
+
+
+@pytest.mark.parametrize("case", sorted(MISMATCHED))
+def test_key_that_does_not_fit_the_algorithm_is_invalid_token(case: str) -> None:
+    config, token = MISMATCHED[case]
+    with pytest.raises(InvalidToken):
+        verify(token, config, NOW)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"sub": "John Smith"}, {"sub": ":42"}, {"sub": "42", "department": "Sales EU"}],
+    ids=["space-in-user", "leading-colon", "space-in-department"],
+)
+def test_accepted_claims_give_rooms_producers_can_address(claims: dict[str, Any]) -> None:
+    """A Principal whose room a job's `rooms` can never name is a user who connects
+    fine and never receives anything: refuse such claims (or widen the room grammar)."""
+    try:
+        principal = verify(signed({**claims, "exp": NOW + 60}), CONFIGS["HS256"], NOW)
+    except InvalidToken:
+        return
+    decoder = NotificationDecoder(["/data_owner"], 16384, "bull")
+    for room in principal.rooms:
+        job = {"namespace": "/data_owner", "rooms": [room], "id": 1}
+        try:
+            decoder.decode("critical-events", "1", "records:updated", job, 0)
+        except InvalidNotification as error:
+            raise AssertionError(f"no job can address room {room!r}: {error}") from None
