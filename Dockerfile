@@ -27,6 +27,7 @@ COPY config/ app/config/
 COPY auth/ app/auth/
 COPY throttling/ app/throttling/
 COPY consumers/ app/consumers/
+COPY producer/ app/producer/
 COPY gateway/ app/gateway/
 # Byte-compile at build time: the running container must not write next to the sources.
 RUN python -m compileall -q app

@@ -189,6 +189,9 @@ def _server(env: _Env) -> ServerSettings:
         namespaces=env.get("GATEWAY_NAMESPACES", defaults.namespaces, _namespaces),
         cors_allowed_origins=env.get("CORS_ALLOWED_ORIGINS", (), _origins),
         websocket_compression=env.get("GATEWAY_WEBSOCKET_COMPRESSION", False, _boolean),
+        broadcast_fast_path=env.get(
+            "GATEWAY_BROADCAST_FASTPATH", defaults.broadcast_fast_path, _boolean
+        ),
         drain_seconds=env.get("GATEWAY_DRAIN_SECONDS", defaults.drain_seconds, _positive_float),
         shutdown_delay_seconds=env.get(
             "GATEWAY_SHUTDOWN_DELAY", defaults.shutdown_delay_seconds, _non_negative_float
@@ -222,6 +225,7 @@ def _server(env: _Env) -> ServerSettings:
         send_timeout_seconds=env.get(
             "GATEWAY_SEND_TIMEOUT_SECONDS", defaults.send_timeout_seconds, _positive_float
         ),
+        local_mode=env.get("GATEWAY_LOCAL_MODE", defaults.local_mode, _boolean),
     )
 
 

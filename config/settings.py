@@ -57,6 +57,9 @@ class ServerSettings:
     namespaces: tuple[str, ...] = ("/data_owner",)
     cors_allowed_origins: tuple[str, ...] = ()
     websocket_compression: bool = False
+    # A broadcast's websocket frame is built once and written to every idle websocket
+    # client directly (gateway/fastpath.py); off: python-socketio's own emit path.
+    broadcast_fast_path: bool = True
     drain_seconds: float = 25.0
     shutdown_delay_seconds: float = 0.0
     # Client connections are closed over this long when draining (random order).
@@ -74,6 +77,9 @@ class ServerSettings:
     # this long, stopped reading: it is dropped (gateway/backpressure.py).
     max_pending_bytes: int = 1024 * 1024
     send_timeout_seconds: float = 10.0
+    # Local development only (scripts/run): serves the demo page at /demo and its
+    # dev-token and test-job endpoints (gateway/demo.py). Never on in a deployment.
+    local_mode: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,10 @@ python-socketio's own `AsyncRedisManager` logs and drops a publish that fails; o
 raises `AdapterPublishError`, so the job that asked for the emit fails and BullMQ
 retries it. The wire format (JSON on channel `socketio`, filtered by `host_id`) is
 python-socketio's, so its write-only emitters and other pods interoperate.
+
+Local delivery, of this pod's emits and of those other pods publish, goes through
+`FastPathManager.emit` (gateway/fastpath.py): `AsyncPubSubManager` hands both to
+`super().emit(...)`, which is the next class in `RedisAdapter`'s MRO.
 """
 
 import asyncio
@@ -14,6 +18,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from socketio.async_pubsub_manager import AsyncPubSubManager
+
+from gateway.fastpath import FastPathManager
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +32,7 @@ class AdapterPublishError(RuntimeError):
     """The emit reached local sockets but could not be published to the other pods."""
 
 
-class RedisAdapter(AsyncPubSubManager):  # type: ignore[misc]
+class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
     name = "gateway-redis"
 
     def __init__(

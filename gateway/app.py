@@ -21,6 +21,7 @@ from consumers import (
     TrailingScheduler,
 )
 from gateway.adapter import RedisAdapter
+from gateway.demo import add_demo_routes
 from gateway.http import add_routes
 from gateway.lifecycle import disconnect_all_clients
 from gateway.metrics import GatewayMetrics
@@ -60,6 +61,8 @@ def build_app(settings: Settings) -> web.Application:
     app[ADAPTER] = adapter
     app[SOCKETIO] = server
     add_routes(app)
+    if settings.server.local_mode:
+        add_demo_routes(app)
     app.cleanup_ctx.append(_health_redis)
     app.cleanup_ctx.append(_socketio)
     app.cleanup_ctx.append(_consumers)

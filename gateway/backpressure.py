@@ -52,6 +52,13 @@ How it hooks in (checked by tests/integration/test_websocket_driver.py):
 - gateway/websocket.py's driver tells the queue its transport, disables aiohttp's own
   unbounded drain (`writer_limit`) and drains with `SEND_TIMEOUT_SECONDS` instead.
 
+The broadcast fast path (gateway/fastpath.py) writes prebuilt frames to idle websocket
+transports without the queue. Its bound is the transport's own buffer: a socket whose
+transport holds more than `MAX_PENDING_BYTES` is dropped (`buffer_full`) before the
+write. It writes only while the transport is below asyncio's high-water mark; a write
+that takes it over queues a drain request, so the socket's writer waits for the kernel
+with the send timeout, and later emits to it are queued and bounded as above.
+
 The fast path per packet is one integer addition and comparison when queued, one
 subtraction when taken, and one boolean check after each websocket write.
 """
@@ -111,6 +118,10 @@ class SendQueue(asyncio.Queue[Any]):
         # Set by the websocket driver; a long-polling socket is found when dropped.
         self.socket: Any = None
         self.transport: asyncio.Transport | None = None
+        self.websocket: Any = None
+        # Tasks parked in `get()` on an empty queue: for a websocket, its writer task
+        # waiting for work, holding no packet (gateway/fastpath.py writes only then).
+        self.waiting = 0
 
     def put_nowait(self, item: Any) -> None:
         if item is not None:
@@ -121,6 +132,16 @@ class SendQueue(asyncio.Queue[Any]):
                 self._back_pressure.drop(self, DropReason.BUFFER_FULL)
                 return
         super().put_nowait(item)
+
+    async def get(self) -> Any:
+        """asyncio's `get`, counting the waiters. A put wakes a waiter but leaves the item
+        in the queue until the waiter runs and takes it (in the same step as `waiting`
+        goes down), so `waiting and empty()` means nobody holds a taken packet."""
+        self.waiting += 1
+        try:
+            return await super().get()
+        finally:
+            self.waiting -= 1
 
     def get_nowait(self) -> Any:
         item = super().get_nowait()
@@ -144,9 +165,9 @@ class SendQueue(asyncio.Queue[Any]):
 
 class BackPressure:
     """The pod's limits for slow clients and what dropping one does; one per engineio
-    server. `drop` is also meant for a future broadcast path that writes pre-built frames
-    to transports directly: it would check `exceeds(transport.get_write_buffer_size())`
-    and call `drop(socket.queue, DropReason.BUFFER_FULL)`."""
+    server. The broadcast fast path (gateway/fastpath.py), which writes prebuilt frames
+    to transports directly, checks `exceeds(transport.get_write_buffer_size())` before
+    each write and calls `drop(socket.queue, DropReason.BUFFER_FULL)` past it."""
 
     def __init__(
         self,

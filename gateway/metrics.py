@@ -5,6 +5,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from consumers import Outcome
 from gateway.backpressure import DropReason
+from gateway.fastpath import Delivery
 
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -78,6 +79,19 @@ class GatewayMetrics:
         )
         for reason in DropReason:  # exported at 0 from the start, for rate() and alerts
             self.slow_clients_dropped.labels(reason.value)
+        self.fastpath_frames = Counter(
+            "gateway_fastpath_frames",
+            "Broadcast deliveries to local sockets by the fast path (gateway/fastpath.py):"
+            " prebuilt frame written to the transport (written), queued behind the socket's"
+            " pending packets (queued), queued for the normal path of a long-polling,"
+            " upgrading or deflate socket (normal), client dropped over the bound (dropped)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._fastpath_outcomes = {
+            outcome: self.fastpath_frames.labels(outcome)
+            for outcome in ("written", "queued", "normal", "dropped")
+        }
 
     def set_redis_policy(self, policy: str) -> None:
         self.redis_policy.clear()
@@ -86,6 +100,18 @@ class GatewayMetrics:
     # backpressure.DropObserver
     def slow_client_dropped(self, reason: str) -> None:
         self.slow_clients_dropped.labels(reason).inc()
+
+    # fastpath.FastPathObserver: once per broadcast, not per recipient
+    def broadcast_delivered(self, delivery: Delivery) -> None:
+        outcomes = self._fastpath_outcomes
+        if delivery.written:
+            outcomes["written"].inc(delivery.written)
+        if delivery.queued:
+            outcomes["queued"].inc(delivery.queued)
+        if delivery.normal:
+            outcomes["normal"].inc(delivery.normal)
+        if delivery.dropped:
+            outcomes["dropped"].inc(delivery.dropped)
 
     # ConsumerObserver
     def job_finished(self, queue: str, event: str, outcome: Outcome) -> None:

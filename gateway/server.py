@@ -1,5 +1,6 @@
 """The python-socketio server: our namespaces only, orjson, the Redis adapter,
-websocket compression as configured, and what a client may cost the pod."""
+websocket compression as configured, the broadcast fast path, and what a client may
+cost the pod."""
 
 import asyncio
 import logging
@@ -12,6 +13,7 @@ from gateway import jsonshim
 from gateway.adapter import RedisAdapter
 from gateway.backpressure import BackPressure
 from gateway.client_limits import MessageRateLimiter
+from gateway.fastpath import BroadcastFastPath
 from gateway.metrics import GatewayMetrics
 from gateway.transport_close import close_transport
 from gateway.websocket import install_websocket_driver
@@ -151,5 +153,11 @@ def build_socketio_server(
     back_pressure.install()
     install_websocket_driver(
         server.eio, compress=settings.websocket_compression, back_pressure=back_pressure
+    )
+    # Local delivery of broadcasts, this pod's and other pods', with one prebuilt frame.
+    adapter.broadcast = (
+        BroadcastFastPath(server.eio, back_pressure, observer=metrics)
+        if settings.broadcast_fast_path
+        else None
     )
     return server

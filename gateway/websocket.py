@@ -14,6 +14,12 @@ most `BackPressure.send_timeout`; past it the client is dropped. The driver also
 the socket's `SendQueue` its transport, so a drop for too many pending bytes can reset
 the connection.
 
+Prebuilt frames (gateway/fastpath.py): a broadcast's packet encodes to a
+`PrebuiltMessage`, the Engine.IO text that also carries its complete websocket frame;
+on a socket without deflate the driver writes that frame as it is, so a queued broadcast
+costs no frame building either. The driver also exposes what the fast path checks before
+writing to the transport directly (`raw_frames`, `response`, `protocol`, `transport`).
+
 We subclass the driver class and swap it into the server's driver table;
 tests/integration/test_websocket_driver.py fails loudly if an engineio or aiohttp
 upgrade moves what this relies on.
@@ -35,6 +41,7 @@ from gateway.backpressure import (
     SendQueue,
     reset_transport,
 )
+from gateway.fastpath import PrebuiltMessage
 
 # Never reached, so aiohttp's writer never drains (unbounded) on its own.
 NO_WRITER_DRAIN = sys.maxsize
@@ -47,8 +54,14 @@ class GatewayWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
     compress: bool = False
     back_pressure: BackPressure | None = None
     _stream: AbstractStreamWriter
-    _protocol: RequestHandler
     _queue: SendQueue | None
+    # What the fast path reads directly (gateway/fastpath.py).
+    response: WebSocketResponse
+    protocol: RequestHandler
+    transport: asyncio.Transport
+    # True when this connection did not negotiate permessage-deflate: frames go out as
+    # prebuilt (gateway/fastpath.py).
+    raw_frames: bool = False
 
     async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
         request = environ["aiohttp.request"]
@@ -57,8 +70,11 @@ class GatewayWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
             compress=self.compress,
             writer_limit=NO_WRITER_DRAIN,
         )
+        self.response = self._sock
         self._stream = await self._sock.prepare(request)
-        self._protocol = request.protocol
+        self.protocol = request.protocol
+        self.transport = request.transport
+        self.raw_frames = not self._sock.compress
         self._queue = self._bind_queue(request)
         self.environ = environ
         await self.handler(self)
@@ -72,7 +88,9 @@ class GatewayWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
             return None
         queue.socket = socket
         queue.transport = request.transport
+        queue.websocket = self
         return queue
+
 
     @property
     def send_timeout(self) -> float:
@@ -80,12 +98,25 @@ class GatewayWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
         return SEND_TIMEOUT_SECONDS if bound is None else bound.send_timeout
 
     async def send(self, message: str | bytes) -> None:
-        if isinstance(message, str):
+        if type(message) is PrebuiltMessage:
+            if self.raw_frames:
+                self._write_frame(message.frame)
+            elif message:  # deflate: aiohttp compresses it; an empty one is a drain request
+                await self._sock.send_str(message)
+        elif isinstance(message, str):
             await self._sock.send_str(message)
         else:
             await self._sock.send_bytes(message)
-        if self._protocol.writing_paused:
+        if self.protocol.writing_paused:
             await self._drain()
+
+    def _write_frame(self, frame: bytes) -> None:
+        """One whole frame in one `transport.write`, as aiohttp writes its own; raises
+        like aiohttp's writer once closing, which ends engineio's writer task."""
+        if self._sock.closed or self.transport.is_closing():
+            raise ConnectionResetError("Cannot write to closing transport")
+        if frame:
+            self.transport.write(frame)
 
     async def _drain(self) -> None:
         timeout = self.send_timeout
@@ -109,7 +140,7 @@ class GatewayWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
             self._reset()
 
     def _reset(self) -> None:
-        transport = self._protocol.transport
+        transport = self.protocol.transport
         if transport is not None:
             reset_transport(transport)
 

@@ -41,6 +41,8 @@ async def test_deflate_is_refused_by_default(start_gateway: StartGateway) -> Non
 async def test_deflate_can_be_turned_on(start_gateway: StartGateway) -> None:
     gateway = await start_gateway(GATEWAY_WEBSOCKET_COMPRESSION="true")
     assert await _negotiated_compression(gateway.url) == 15
+    # Such a connection gets no prebuilt (uncompressed) frames: tests/integration/
+    # test_fastpath.py::test_deflate_sockets_take_the_normal_path.
 
 
 async def test_engineio_still_has_the_driver_we_replace(start_gateway: StartGateway) -> None:
@@ -101,6 +103,9 @@ async def test_engineio_sockets_use_the_bounded_send_queue(start_gateway: StartG
         assert isinstance(ws_queue, SendQueue)
         assert ws_queue.socket is sockets[ws_sid]
         assert ws_queue.transport is not None and not ws_queue.transport.is_closing()
+        # The fast path (gateway/fastpath.py) finds the driver through the queue.
+        assert ws_queue.websocket is not None and ws_queue.websocket.raw_frames
+        assert ws_queue.websocket.transport is ws_queue.transport
         # A long-polling session (opened by hand: python-socketio's polling client
         # takes 30 s to disconnect).
         url = f"{gateway.url}/socket.io/?EIO=4&transport=polling"
@@ -108,5 +113,6 @@ async def test_engineio_sockets_use_the_bounded_send_queue(start_gateway: StartG
             opening = await response.text()
         poll_queue = sockets[json.loads(opening[1:])["sid"]].queue
         assert isinstance(poll_queue, SendQueue) and poll_queue.transport is None
+        assert poll_queue.websocket is None
     finally:
         await websocket.close()

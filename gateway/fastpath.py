@@ -1,0 +1,249 @@
+"""The broadcast fast path: one notification to many sockets costs one encoding and one
+websocket frame, then a `transport.write` of the same bytes per recipient.
+
+Why: python-socketio encodes a broadcast once, but then creates an asyncio task per
+recipient, puts the packet in each socket's queue, wakes each socket's writer task, which
+re-adds the Engine.IO prefix and builds a websocket frame in pure Python (FACTS.md): about
+8x Node's CPU per delivered message. Node builds the frame once and writes the same bytes
+to every socket; so do we.
+
+Where it hooks in: `FastPathManager.emit`, the client manager's *local* emit. Both an emit
+on this pod (`AsyncPubSubManager.emit` -> `_handle_emit`) and one arriving from another pod
+(the listener's `_handle_emit`) end in `super().emit(...)` from `AsyncPubSubManager`, which
+with `RedisAdapter(AsyncPubSubManager, FastPathManager)` resolves to this class. Emits with
+a callback, a `skip_sid` or binary data keep python-socketio's own path.
+
+Per recipient, in one synchronous pass (no await, so no other emit, ping or connect ack
+can interleave with it: every socket sees concurrent emits in the same order, which
+python-socketio's per-recipient tasks do not promise):
+
+- **written**: the socket is on websocket through our driver, without deflate, not
+  upgrading or closing, and *idle*: its queue is empty and its engineio writer task is
+  parked in `queue.get()` (`SendQueue.waiting`), so the writer holds no packet it took but
+  has not written yet, and is not inside a write. (An empty queue alone is not enough:
+  on Python 3.11 `asyncio.wait_for` runs `queue.get()` in a task of its own, which takes
+  the packet from the queue a loop iteration before the writer task writes it.) The
+  frame goes straight to the transport.
+  aiohttp writes each of its own frames with `transport.write` calls in one synchronous
+  step (no await between header and payload for uncompressed frames), so a direct write
+  can fall only between two whole frames of the writer, never inside one.
+- **queued**: the socket is on websocket but not idle (something is queued, e.g. a ping or
+  a connect ack, or the writer is busy or draining), or its transport is paused (over
+  asyncio's high-water mark: the client is behind). The same prebuilt packet goes into
+  the socket's queue, behind what is already there; the writer sends it in order, and our
+  driver writes its prebuilt frame without building one (gateway/websocket.py). The
+  queue's byte bound (gateway/backpressure.py) applies as on the normal path.
+- **normal**: long-polling, upgrading, closing or deflate-negotiated sockets: the prebuilt
+  packet is queued as `AsyncSocket.send` would queue it; its Engine.IO text is the same
+  string python-socketio sends, and the poll or aiohttp's deflate writer sends that.
+- **dropped**: before writing, a socket whose transport already buffers more than the
+  back-pressure bound is dropped (`BackPressure.drop`, reason `buffer_full`): it stopped
+  reading, and it reconnects later.
+
+After a direct write that leaves the transport paused, a drain request (an empty
+prebuilt message) is queued, so the socket's writer drains it with the send timeout
+exactly as after one of its own writes: a stalled client with little traffic is still
+dropped after `GATEWAY_SEND_TIMEOUT_SECONDS`, and until the transport drains, further
+emits to it are queued (and bounded) rather than written.
+
+What this skips of `AsyncSocket.send`: its per-send ping-timeout check (engineio's service
+task and every ping send still make it) and an info log line that the gateway turns off.
+
+tests/integration/test_fastpath.py checks the behaviour end to end and fails loudly if a
+python-socketio, engineio or aiohttp upgrade moves what this relies on.
+"""
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+from socketio.async_manager import AsyncManager
+
+from gateway.backpressure import BackPressure, DropReason
+
+_TEXT_FIN = 0x81  # FIN + opcode 1 (text); RSV bits 0: no permessage-deflate
+_LEN16 = struct.Struct("!BBH")
+_LEN64 = struct.Struct("!BBQ")
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented, uncompressed websocket text frame (RFC 6455 §5.2), as a
+    server sends it; byte for byte what aiohttp's `send_str` writes."""
+    length = len(payload)
+    if length < 126:
+        return bytes((_TEXT_FIN, length)) + payload
+    if length < 65536:
+        return _LEN16.pack(_TEXT_FIN, 126, length) + payload
+    return _LEN64.pack(_TEXT_FIN, 127, length) + payload
+
+
+class PrebuiltMessage(str):
+    """An encoded Engine.IO packet that also carries its websocket frame.
+
+    It *is* the text python-socketio would send, so whoever does not know about the frame
+    (a long-polling payload, aiohttp's `send_str` on a deflate socket) sends it as usual;
+    our websocket driver writes `frame` as it is. An empty one is a drain request."""
+
+    frame: bytes
+
+    def __new__(cls, text: str, frame: bytes) -> "PrebuiltMessage":
+        message = super().__new__(cls, text)
+        message.frame = frame
+        return message
+
+
+class BroadcastPacket(eio_packet.Packet):  # type: ignore[misc]
+    """An Engine.IO MESSAGE packet encoded once, shared by all recipients of a broadcast
+    (python-socketio shares one packet the same way). `encode()` returns the prebuilt
+    message for any transport."""
+
+    def __init__(self, socketio_text: str) -> None:
+        super().__init__(eio_packet.MESSAGE, data=socketio_text)
+        text = super().encode()
+        self.message = PrebuiltMessage(text, text_frame(text.encode()))
+
+    def encode(self, b64: bool = False) -> PrebuiltMessage:
+        return self.message
+
+
+class DrainRequest(eio_packet.Packet):  # type: ignore[misc]
+    """Queued after a direct write that left the transport paused: the writer, taking it,
+    writes nothing and drains with the send timeout (gateway/websocket.py)."""
+
+    message = PrebuiltMessage("", b"")
+
+    def __init__(self) -> None:
+        super().__init__(eio_packet.NOOP)
+
+    def encode(self, b64: bool = False) -> PrebuiltMessage:
+        return self.message
+
+
+_DRAIN = DrainRequest()
+
+
+@dataclass(slots=True)
+class Delivery:
+    """How one broadcast reached its local recipients (see the module docstring)."""
+
+    written: int = 0
+    queued: int = 0
+    normal: int = 0
+    dropped: int = 0
+
+
+class FastPathObserver(Protocol):
+    """Who counts deliveries (GatewayMetrics)."""
+
+    def broadcast_delivered(self, delivery: Delivery) -> None: ...
+
+
+class BroadcastFastPath:
+    """Delivers one prebuilt packet to local sockets; one per engineio server."""
+
+    def __init__(
+        self,
+        engineio_server: Any,
+        back_pressure: BackPressure,
+        observer: FastPathObserver | None = None,
+    ) -> None:
+        self.engineio_server = engineio_server
+        self.back_pressure = back_pressure
+        self.observer = observer
+
+    def deliver(self, eio_sids: Iterable[str], packet: BroadcastPacket) -> Delivery:
+        """Hand `packet` to each socket now, without awaiting (so nothing interleaves).
+
+        The loop runs once per recipient of every broadcast, so it reads attributes
+        directly instead of through helpers; its checks are the module docstring's."""
+        sockets = self.engineio_server.sockets
+        limit = self.back_pressure.max_pending_bytes
+        frame = packet.message.frame
+        written = queued = normal = 0
+        overflowing = []
+        for eio_sid in eio_sids:
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue  # gone: python-socketio's path skips it too
+            queue = socket.queue
+            websocket = getattr(queue, "websocket", None)
+            if (
+                websocket is None
+                or socket.upgrading
+                or socket.closing
+                or not socket.upgraded
+                or not websocket.raw_frames
+            ):
+                queue.put_nowait(packet)
+                normal += 1
+                continue
+            transport = websocket.transport
+            if queue.dropped or websocket.response.closed or transport.is_closing():
+                continue
+            buffered = transport.get_write_buffer_size()
+            if buffered > limit:
+                overflowing.append(queue)
+            elif (
+                queue.waiting
+                and queue.empty()
+                and not (buffered and websocket.protocol.writing_paused)
+            ):
+                transport.write(frame)
+                written += 1
+                if transport.get_write_buffer_size() and websocket.protocol.writing_paused:
+                    queue.put_nowait(_DRAIN)
+            else:
+                queue.put_nowait(packet)
+                queued += 1
+        for queue in overflowing:  # after the others are served: a drop logs and resets
+            self.back_pressure.drop(queue, DropReason.BUFFER_FULL)
+        delivery = Delivery(written, queued, normal, len(overflowing))
+        if self.observer is not None:
+            self.observer.broadcast_delivered(delivery)
+        return delivery
+
+
+class FastPathManager(AsyncManager):  # type: ignore[misc]
+    """python-socketio's client manager with the fast path in its local emit; `broadcast`
+    is set by `gateway.server.build_socketio_server` (None: python-socketio's path)."""
+
+    broadcast: BroadcastFastPath | None = None
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        fast_path = self.broadcast
+        room = to or room
+        if fast_path is None or callback is not None or skip_sid is not None:
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            )
+            return
+        if namespace not in self.rooms:
+            return
+        # The argument list exactly as AsyncManager.emit builds it.
+        if isinstance(data, tuple):
+            args = list(data)
+        elif data is not None:
+            args = [data]
+        else:
+            args = []
+        encoded = self.server.packet_class(
+            sio_packet.EVENT, namespace=namespace, data=[event, *args]
+        ).encode()
+        if not isinstance(encoded, str):  # binary attachments: several packets
+            await super().emit(event, data, namespace, room=room, **kwargs)
+            return
+        recipients = (eio_sid for _, eio_sid in self.get_participants(namespace, room))
+        fast_path.deliver(recipients, BroadcastPacket(encoded))

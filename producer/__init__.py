@@ -1,0 +1,23 @@
+"""The producer API: add notification jobs that the gateway accepts (CONTRACT §2).
+
+    async with NotificationProducer("redis://127.0.0.1:6379/0") as notifier:
+        await notifier.notify("records:updated", namespace="/data_owner",
+                              rooms=["department:A"], id="res-123", data={"status": "ready"})
+"""
+
+from consumers.decode import InvalidNotification, PayloadTooLarge
+from producer.producer import (
+    DEFAULT_JOB_OPTIONS,
+    DEFAULT_QUEUE,
+    NotificationProducer,
+    QueuedNotification,
+)
+
+__all__ = [
+    "DEFAULT_JOB_OPTIONS",
+    "DEFAULT_QUEUE",
+    "InvalidNotification",
+    "NotificationProducer",
+    "PayloadTooLarge",
+    "QueuedNotification",
+]

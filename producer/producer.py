@@ -1,0 +1,202 @@
+"""`NotificationProducer`: add notification jobs (CONTRACT §2) from a Python service.
+
+The payload is checked by the consumers' own decoder before anything reaches Redis, so a
+job this API adds is one the gateway accepts: an invalid or fat payload raises
+`InvalidNotification` here, naming the field, instead of failing later in the gateway.
+"""
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from bullmq import Queue
+from redis.asyncio import Redis
+
+from config import ConsumerSettings, ServerSettings, Settings
+from consumers.decode import (
+    InvalidNotification,
+    NotificationDecoder,
+    PayloadTooLarge,
+    iso_timestamp,
+)
+from producer.job_ids import check_job_id, trace_id_for
+
+DEFAULT_QUEUE = "critical-events"
+_GATEWAY_SERVER, _GATEWAY_CONSUMERS = ServerSettings(), ConsumerSettings()
+# Retried with exponential backoff from 1 s (1 s, 2 s); finished jobs are kept for a
+# while (and a deterministic job id stays taken while its job is kept).
+DEFAULT_JOB_OPTIONS: Mapping[str, Any] = {
+    "attempts": 3,
+    "backoff": {"type": "exponential", "delay": 1000},
+    "removeOnComplete": 1000,
+    "removeOnFail": 5000,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedNotification:
+    """What `notify` added: where, under which job id, with which trace id."""
+
+    queue: str
+    job_id: str
+    trace_id: str
+    timestamp: str
+
+
+class NotificationProducer:
+    """Adds thin notification jobs to the gateway's BullMQ queues.
+
+    `redis` is a URL (the producer opens and closes its own pooled client) or a
+    `redis.asyncio.Redis` made with `decode_responses=True` (left open on `close`).
+    `namespaces`, `max_payload_bytes` and `prefix` must match the gateway's settings
+    (`GATEWAY_NAMESPACES`, `MAX_PAYLOAD_BYTES`, `QUEUE_PREFIX`); the defaults are the
+    gateway's defaults.
+    """
+
+    def __init__(
+        self,
+        redis: "str | Redis",
+        *,
+        prefix: str = _GATEWAY_CONSUMERS.prefix,
+        namespaces: Iterable[str] = _GATEWAY_SERVER.namespaces,
+        max_payload_bytes: int = _GATEWAY_CONSUMERS.max_payload_bytes,
+        default_queue: str = DEFAULT_QUEUE,
+        job_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(redis, str):
+            self._client: Redis = Redis.from_url(redis, decode_responses=True)
+            self._owns_client = True
+        else:
+            if not redis.connection_pool.connection_kwargs.get("decode_responses"):
+                raise ValueError("the Redis client must be made with decode_responses=True")
+            self._client = redis
+            self._owns_client = False
+        self._prefix = prefix
+        self._decoder = NotificationDecoder(namespaces, max_payload_bytes, prefix)
+        self._default_queue = default_queue
+        self._job_options = {**DEFAULT_JOB_OPTIONS, **(job_options or {})}
+        _check_options(self._job_options)
+        self._queues: dict[str, Queue] = {}
+
+    @classmethod
+    def for_gateway(cls, settings: Settings, redis: Redis) -> "NotificationProducer":
+        """A producer that checks payloads exactly as the gateway with `settings` does."""
+        return cls(
+            redis,
+            prefix=settings.consumers.prefix,
+            namespaces=settings.server.namespaces,
+            max_payload_bytes=settings.consumers.max_payload_bytes,
+            default_queue=settings.consumers.queues[0].name,
+        )
+
+    async def notify(
+        self,
+        event: str,
+        *,
+        namespace: str,
+        rooms: Sequence[str],
+        id: str | int,
+        data: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        queue: str | None = None,
+        job_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> QueuedNotification:
+        """Validate, fill `metadata.trace_id`/`timestamp`, and add the job.
+
+        `job_id` makes the job idempotent: adding it again while BullMQ keeps the first
+        one (see `removeOnComplete`) adds nothing. `options` are BullMQ job options
+        merged over the producer's (attempts 3, exponential backoff from 1 s, ...).
+        Raises `InvalidNotification` (nothing is written to Redis) for a payload the
+        gateway would reject.
+        """
+        queue_name = queue or self._default_queue
+        if job_id is not None:
+            check_job_id(job_id)
+        filled = _filled_metadata(metadata, self._prefix, queue_name, job_id)
+        body: dict[str, Any] = {
+            "namespace": namespace,
+            # A string is a Sequence too: left as it is, the decoder rejects it.
+            "rooms": list(rooms) if isinstance(rooms, list | tuple) else rooms,
+            "id": id,
+            "data": {} if data is None else dict(data) if isinstance(data, Mapping) else data,
+            "metadata": filled,
+        }
+        self.validate(event, body)
+        job_options = {**self._job_options, **(options or {})}
+        _check_options(job_options)
+        if job_id is not None:
+            job_options["jobId"] = job_id
+        job = await self._queue(queue_name).add(event, body, job_options)
+        return QueuedNotification(queue_name, str(job.id), filled["trace_id"], filled["timestamp"])
+
+    def validate(self, event: object, body: object) -> None:
+        """The gateway's checks of a job (name and data); raises `InvalidNotification`."""
+        try:
+            json.dumps(body, allow_nan=False)  # as bullmq encodes it
+        except (TypeError, ValueError) as error:
+            raise InvalidNotification(f"job data cannot be encoded as JSON ({error})") from None
+        try:
+            self._decoder.validate(event, body)
+        except PayloadTooLarge as error:
+            assert isinstance(body, dict)
+            raise PayloadTooLarge(error.size, error.limit, _largest_field(body)) from None
+
+    async def close(self) -> None:
+        self._queues.clear()
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> "NotificationProducer":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _queue(self, name: str) -> Queue:
+        # Queue objects hold only the shared client (closed in `close`, never by them).
+        if name not in self._queues:
+            self._queues[name] = Queue(name, {"connection": self._client, "prefix": self._prefix})
+        return self._queues[name]
+
+
+def _filled_metadata(
+    metadata: object, prefix: str, queue: str, job_id: str | None
+) -> Any:
+    """`metadata` with `trace_id` and `timestamp` set where absent (a non-object is left
+    for the decoder to reject)."""
+    if metadata is not None and not isinstance(metadata, Mapping):
+        return metadata
+    filled = dict(metadata or {})
+    if filled.get("trace_id") is None:
+        filled["trace_id"] = trace_id_for(prefix, queue, job_id)
+    if filled.get("timestamp") is None:
+        filled["timestamp"] = iso_timestamp(int(time.time() * 1000))
+    return filled
+
+
+def _check_options(options: Mapping[str, Any]) -> None:
+    if "jobId" in options:
+        raise ValueError("pass the job id as job_id=, not in the job options")
+
+
+def _largest_field(body: Mapping[str, Any]) -> str:
+    """'; the largest field is data.blob (15000 bytes)': where a fat payload is fat."""
+    path, value, size = "", body, 0
+    while isinstance(value, Mapping) and value:
+        sizes = {key: len(json.dumps(item)) for key, item in value.items()}
+        key = max(sizes, key=sizes.__getitem__)
+        path = f"{path}.{key}" if path else str(key)
+        value = value[key]
+        size = sizes[key]
+        if path.count(".") >= 2:
+            break
+    return f"; the largest field is {path} ({size} bytes)" if path else ""
