@@ -238,11 +238,24 @@ async def ramp(
         )
         rows.append({"rate_jobs_per_s": rate, **row})
         print(json.dumps({"server": server.kind, **rows[-1]}), flush=True)
+        await drain(queue, clients)
         if row["saturated"]:
             break
-        # Let the server finish what is still queued before the next step.
-        await clients.wait_quiet(0, time.monotonic() + 1.0)
     return rows
+
+
+async def drain(queue: Queue, clients: ClientGroup) -> None:
+    """Until the server has finished every job and nothing more arrives for 0.5 s."""
+    while True:
+        counts = await queue.getJobCounts("wait", "active", "delayed")
+        if not any(counts.values()):
+            break
+        await asyncio.sleep(0.2)
+    while True:
+        await asyncio.sleep(0.5)
+        received, _ = await clients.report()
+        if not received:
+            return
 
 
 async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:

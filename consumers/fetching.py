@@ -7,9 +7,9 @@ round trips: at 100 jobs/s a pod burned 85% of a core (py-spy: two thirds of the
 samples in `moveToActive`; 83 fetches per job measured).
 
 Here the number of fetches in flight works like TCP's slow start: one after a fetch
-that found nothing, doubling (up to `concurrency`) with every fetch that found a job.
-A quiet queue costs about four fetches per job; a backlog reaches full concurrency
-within a few fetches. Jobs themselves still run `concurrency` at a time.
+that found nothing, doubling (up to `concurrency`) with every further fetch that found
+a job after the first. A quiet queue costs about two fetches per job; a backlog
+reaches full concurrency within a few fetches. Jobs themselves still run `concurrency` at a time.
 
 Relies on bullmq 3.4's `Worker.getNextJob`, `moveToActive`, `closing` and `paused`;
 tests/integration/test_fetching.py fails if the saving disappears.
@@ -26,6 +26,7 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
         super().__init__(name, processor, opts)
         self._max_fetches = max(1, int(opts.get("concurrency", 1)))
         self._allowed = 1
+        self._found_in_row = 0
         self._in_flight = 0
         self._turn = asyncio.Condition()
         self.fetches = 0
@@ -46,7 +47,14 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
         finally:
             async with self._turn:
                 self._in_flight -= 1
-                self._allowed = min(self._max_fetches, self._allowed * 2) if job else 1
+                if job is None:
+                    self._allowed, self._found_in_row = 1, 0
+                else:
+                    # Widen only from the second job found in a row: one job on a
+                    # quiet queue then costs one empty probe, not two.
+                    self._found_in_row += 1
+                    if self._found_in_row > 1:
+                        self._allowed = min(self._max_fetches, self._allowed * 2)
                 self._turn.notify_all()
 
     async def moveToActive(self, token: str) -> Any:

@@ -18,33 +18,36 @@ let received = 0;
 let latencies = [];
 const sockets = [];
 
-await new Promise((resolve, reject) => {
-  let connected = 0;
-  for (let n = 0; n < count; n++) {
-    const token = jwt.sign(
-      { sub: `u${Number(firstUser) + n}`, department },
-      secret,
-      { algorithm: "HS256", expiresIn: "2h" },
-    );
-    const socket = io(base + namespace, {
-      auth: { token },
-      transports: ["websocket"],
-      reconnection: false,
-      forceNew: true,
-    });
-    socket.onAny((_event, payload) => {
-      received += 1;
-      const sentAt = payload?.data?.sent_at;
-      if (typeof sentAt === "number") latencies.push(performance.timeOrigin + performance.now() - sentAt);
-    });
-    socket.once("connect", () => {
-      connected += 1;
-      if (connected === count) resolve();
-    });
-    socket.once("connect_error", (error) => reject(error));
-    sockets.push(socket);
-  }
-});
+// Connected 50 at a time, as a ramp of real users would, not all in one instant.
+const BATCH = 50;
+function open(n) {
+  const token = jwt.sign({ sub: `u${Number(firstUser) + n}`, department }, secret, {
+    algorithm: "HS256",
+    expiresIn: "2h",
+  });
+  const socket = io(base + namespace, {
+    auth: { token },
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    timeout: 60000,
+  });
+  socket.onAny((_event, payload) => {
+    received += 1;
+    const sentAt = payload?.data?.sent_at;
+    if (typeof sentAt === "number") latencies.push(performance.timeOrigin + performance.now() - sentAt);
+  });
+  sockets.push(socket);
+  return new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", reject);
+  });
+}
+for (let n = 0; n < count; n += BATCH) {
+  const batch = [];
+  for (let k = n; k < Math.min(count, n + BATCH); k++) batch.push(open(k));
+  await Promise.all(batch);
+}
 process.stdout.write(`${JSON.stringify({ connected: count })}\n`);
 
 createInterface({ input: process.stdin }).on("line", (line) => {
