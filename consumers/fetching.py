@@ -16,10 +16,9 @@ tests/integration/test_fetching.py fails if the saving disappears.
 """
 
 import asyncio
-import time
 from typing import Any
 
-from bullmq import DelayedError, Job, UnrecoverableError, WaitingChildrenError, Worker
+from bullmq import Worker
 
 
 class PacedFetchWorker(Worker):  # type: ignore[misc]
@@ -56,71 +55,14 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
                     self._found_in_row += 1
                     if self._found_in_row > 1:
                         self._allowed = min(self._max_fetches, self._allowed * 2)
-                self._turn.notify_all()
+                if self.closing or self.paused:
+                    self._turn.notify_all()
+                else:
+                    # Wake only as many waiters as may fetch now: waking all of them
+                    # (up to `concurrency`) on every fetch cost more than the fetch.
+                    self._turn.notify(max(0, self._allowed - self._in_flight))
 
     async def moveToActive(self, token: str) -> Any:
         self.fetches += 1
         return await super().moveToActive(token)
 
-
-class FetchNextOnComplete(Worker):  # type: ignore[misc]
-    """Completes a job and fetches the next in one Lua call, as Node's worker does.
-
-    bullmq's Python worker passes `fetch_next=False` to `moveToFinished`, so every job
-    costs two round trips (`moveToActive`, then `moveToFinished`). This is its
-    `processJob` with `fetch_next` on while the worker runs: the next job comes back
-    from the completing call (locked with the same token, as in Node) and is returned
-    to the run loop, which processes it like any fetched job. Failures keep bullmq's
-    own path. Mirrors bullmq 3.4's `Worker.processJob`; tests/integration/
-    test_fetching.py counts the round trips.
-    """
-
-    async def processJob(self, job: Job, token: str) -> Job | None:
-        next_job: Job | None = None
-        try:
-            if "removeOnComplete" not in job.opts and "removeOnComplete" in self.opts:
-                job.opts["removeOnComplete"] = self.opts["removeOnComplete"]
-            if "removeOnFail" not in job.opts and "removeOnFail" in self.opts:
-                job.opts["removeOnFail"] = self.opts["removeOnFail"]
-            self.jobs.add((job, token))
-            self.lockManager.track_job(job.id, token, int(time.time() * 1000))
-            if job.deferredFailure:
-                await job.moveToFailed(UnrecoverableError(job.deferredFailure), token)
-                self.emit("failed", job, UnrecoverableError(job.deferredFailure))
-                return None
-            result = await self.processor(job, token)
-            if not self.forceClosing:
-                next_job = await self._complete(job, result, token)
-            self.emit("completed", job, result)
-        except (DelayedError, WaitingChildrenError):
-            return None
-        except Exception as error:
-            try:
-                if not self.forceClosing:
-                    await job.moveToFailed(error, token)
-                self.emit("failed", job, error)
-            except Exception as failure:
-                self.emit("error", failure, job)
-        finally:
-            self.jobs.discard((job, token))
-            self.lockManager.untrack_job(job.id)
-        return next_job
-
-    async def _complete(self, job: Job, result: Any, token: str) -> Job | None:
-        """Marks `job` completed and, while running, takes the next job in the same call."""
-        fetch_next = not (self.closing or self.paused)
-        completed = await self.backend.moveToCompleted(
-            job, result, job.opts.get("removeOnComplete", False), token, fetch_next=fetch_next
-        )
-        job.returnvalue = result
-        job.attemptsMade = job.attemptsMade + 1
-        if not fetch_next:
-            return None
-        self.completions_with_fetch += 1
-        next_data = completed.get("result") if completed else None
-        if not next_data:
-            return None
-        next_job: Job | None = await self.nextJobFromJobData(*next_data, token=token)
-        return next_job
-
-    completions_with_fetch = 0

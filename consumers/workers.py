@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config import ConsumerSettings, QueueSettings
-from consumers.fetching import FetchNextOnComplete, PacedFetchWorker
+from consumers.fetching import PacedFetchWorker
 from consumers.processor import NotificationProcessor
 from consumers.protocols import RedisClientFactory
 from consumers.unreadable import FailUnreadableJobs, decode_tolerantly
@@ -20,7 +20,7 @@ RUN_RETRY_DELAY_MS = 500
 ProcessorFactory = Callable[[QueueSettings], NotificationProcessor]
 
 
-class NotificationWorker(FailUnreadableJobs, FetchNextOnComplete, PacedFetchWorker):
+class NotificationWorker(FailUnreadableJobs, PacedFetchWorker):
     """Paced fetches, the next job fetched by the completing call, and a job whose hash
     cannot be read failing instead of looping."""
 
