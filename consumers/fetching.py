@@ -55,12 +55,9 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
                     self._found_in_row += 1
                     if self._found_in_row > 1:
                         self._allowed = min(self._max_fetches, self._allowed * 2)
-                if self.closing or self.paused:
-                    self._turn.notify_all()
-                else:
-                    # Wake only as many waiters as may fetch now: waking all of them
-                    # (up to `concurrency`) on every fetch cost more than the fetch.
-                    self._turn.notify(max(0, self._allowed - self._in_flight))
+                # All of them: a waiter woken alone and then cancelled (close) would
+                # leave the others waiting for a turn that never comes.
+                self._turn.notify_all()
 
     async def moveToActive(self, token: str) -> Any:
         self.fetches += 1
