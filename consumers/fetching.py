@@ -38,6 +38,8 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
         async with self._turn:
             await self._turn.wait_for(self._may_fetch)
             if self.closing or self.paused:
+                # Pass it on, so no waiter sleeps through the close.
+                self._turn.notify_all()
                 return None
             self._in_flight += 1
         job = None
