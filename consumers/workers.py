@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 # The design's reconnect step; the Redis client itself backs off 0.5 s to 2 s per command.
 RUN_RETRY_DELAY_MS = 500
+# How long cancelled worker tasks get to end once the grace period is over.
+STOP_CANCEL_SECONDS = 2.0
 
 ProcessorFactory = Callable[[QueueSettings], NotificationProcessor]
 
@@ -87,7 +89,11 @@ class QueueConsumers:
         for run in self._runs:
             if not run.done():
                 run.cancel()
-        await asyncio.gather(*pending, *self._runs, return_exceptions=True)
+        # Bounded too: a worker task that does not end on cancellation must not keep the
+        # pod from exiting (its jobs' locks lapse and another pod retries them).
+        _, stuck = await asyncio.wait([*pending, *self._runs], timeout=STOP_CANCEL_SECONDS)
+        if stuck:
+            logger.error("%d worker tasks did not stop; exiting without them", len(stuck))
         return not pending
 
     def _options(self, queue: QueueSettings) -> dict[str, Any]:
