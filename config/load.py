@@ -150,13 +150,14 @@ def _redis(env: _Env) -> RedisSettings:
     password = env.raw("REDIS_PASSWORD")
     # Set but empty means "the Sentinels have no password" while the master has one.
     sentinel_password = env.present("REDIS_SENTINEL_PASSWORD")
+    if sentinel_password is None:
+        sentinel_password = password
     return RedisSettings(
         url=env.get("REDIS_URL", DEFAULT_REDIS_URL, _redis_url),
         sentinels=env.get("REDIS_SENTINELS", (), _sentinels),
         sentinel_master=env.get("REDIS_SENTINEL_MASTER", "mymaster", str),
         password=Secret(password) if password else None,
-        sentinel_password=Secret(sentinel_password) if sentinel_password else None,
-        sentinel_password_set=sentinel_password is not None,
+        password_for_sentinels=Secret(sentinel_password) if sentinel_password else None,
         require_noeviction=env.get("REDIS_REQUIRE_NOEVICTION", False, _boolean),
     )
 

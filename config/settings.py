@@ -13,15 +13,11 @@ class RedisSettings:
     sentinels: tuple[tuple[str, int], ...] = ()
     sentinel_master: str = "mymaster"
     password: Secret | None = None
-    # None: the Sentinels are asked with `password` (REDIS_SENTINEL_PASSWORD unset).
-    sentinel_password: Secret | None = None
-    sentinel_password_set: bool = False
+    # What the Sentinels are asked with: `password` unless REDIS_SENTINEL_PASSWORD says
+    # otherwise (resolved by config.load; None: the Sentinels have no password).
+    password_for_sentinels: Secret | None = None
     # Refuse to start unless Redis' maxmemory-policy is noeviction (else only warn).
     require_noeviction: bool = False
-
-    @property
-    def password_for_sentinels(self) -> Secret | None:
-        return self.sentinel_password if self.sentinel_password_set else self.password
 
 
 @dataclass(frozen=True, slots=True)

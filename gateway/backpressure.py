@@ -71,6 +71,8 @@ import struct
 from enum import StrEnum
 from typing import Any, Protocol
 
+from gateway.transport_close import close_socket
+
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_BYTES = 1024 * 1024
@@ -166,8 +168,9 @@ class SendQueue(asyncio.Queue[Any]):
 class BackPressure:
     """The pod's limits for slow clients and what dropping one does; one per engineio
     server. The broadcast fast path (gateway/fastpath.py), which writes prebuilt frames
-    to transports directly, checks `exceeds(transport.get_write_buffer_size())` before
-    each write and calls `drop(socket.queue, DropReason.BUFFER_FULL)` past it."""
+    to transports directly, compares each transport's write buffer with
+    `max_pending_bytes` before writing and calls `drop(socket.queue,
+    DropReason.BUFFER_FULL)` past it."""
 
     def __init__(
         self,
@@ -192,9 +195,6 @@ class BackPressure:
 
     def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
         return SendQueue(self)
-
-    def exceeds(self, pending_bytes: int) -> bool:
-        return pending_bytes > self.max_pending_bytes
 
     def drop(self, queue: SendQueue, reason: DropReason) -> None:
         """Drop the client of `queue` now: discard its packets, reset its connection,
@@ -231,14 +231,15 @@ class BackPressure:
         """Run the session's disconnect handlers without a CLOSE packet (the client
         could not read it) and forget the session, so its next poll is refused."""
         try:
-            await socket.close(
-                wait=False, abort=True, reason=self.engineio_server.reason.TRANSPORT_ERROR
+            # The transport is already reset and the queue emptied: no writer to end.
+            await close_socket(
+                self.engineio_server,
+                socket,
+                self.engineio_server.reason.TRANSPORT_ERROR,
+                end_writer=False,
             )
         except Exception:
             logger.exception("closing the session of dropped client %s", socket.sid)
-        finally:
-            if self.engineio_server.sockets.get(socket.sid) is socket:
-                del self.engineio_server.sockets[socket.sid]
 
 
 def reset_transport(transport: asyncio.Transport) -> None:

@@ -19,8 +19,20 @@ from typing import Any
 
 async def close_transport(engineio_server: Any, eio_sid: str) -> None:
     socket = engineio_server.sockets.get(eio_sid)
-    if socket is None:
-        return
-    await socket.close(wait=False, abort=True)
-    socket.queue.put_nowait(None)
-    engineio_server.sockets.pop(eio_sid, None)
+    if socket is not None:
+        await close_socket(engineio_server, socket)
+
+
+async def close_socket(
+    engineio_server: Any, socket: Any, reason: Any = None, *, end_writer: bool = True
+) -> None:
+    """Run `socket`'s disconnect handlers (with `reason`, engineio's server disconnect by
+    default) without a CLOSE packet, let its writer flush and end (unless the caller
+    has already stopped it), and forget the session."""
+    try:
+        await socket.close(wait=False, abort=True, reason=reason)
+    finally:
+        if end_writer:
+            socket.queue.put_nowait(None)
+        if engineio_server.sockets.get(socket.sid) is socket:
+            del engineio_server.sockets[socket.sid]

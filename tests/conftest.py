@@ -1,5 +1,6 @@
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,15 @@ async def producer(redis_url: str) -> AsyncIterator[Producer]:
     producer = Producer(redis_url)
     yield producer
     await producer.close()
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[Any]]:
+    """Clients (anything with `close()`) to close at the end, whatever happened."""
+    opened: list[Any] = []
+    yield opened
+    for client in reversed(opened):
+        await client.close()
 
 
 StartGateway = Callable[..., Awaitable[InProcessGateway]]

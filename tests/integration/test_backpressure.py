@@ -12,9 +12,8 @@ otherwise the kernel, not the pod, would be holding the backlog.
 import asyncio
 import json
 import os
-import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -29,6 +28,7 @@ from gateway.state import SOCKETIO
 from tests.conftest import StartGateway
 from tests.support.gateway import GatewayProcess, InProcessGateway, base_env, get_text
 from tests.support.jobs import Producer, notification
+from tests.support.stalled_client import StalledClient, wait_until
 from tests.support.tokens import mint
 
 NAMESPACE = "/data_owner"
@@ -36,69 +36,6 @@ ROOM = "department:A"
 EVENTS = 10_000
 JOBS = 3_000
 PADDING = "x" * 2048
-CLOSED_TYPES = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
-
-
-def _small_receive_buffer(addr_info: Any) -> socket.socket:
-    """aiohttp's socket factory: SO_RCVBUF must be set before connect to shrink the
-    TCP window the client offers."""
-    family, type_, proto, _, _ = addr_info
-    sock = socket.socket(family, type_, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    return sock
-
-
-class StalledClient:
-    """A websocket client that joins a namespace by hand and can then stop reading.
-
-    Once it stops calling `receive`, aiohttp buffers up to 128 KiB for it and then stops
-    reading the socket, so the window closes and the server's writes back up."""
-
-    def __init__(self, base_url: str) -> None:
-        self.url = base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(socket_factory=_small_receive_buffer)
-        )
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
-        self.eio_sid = ""
-
-    async def join(self, namespace: str, token: str) -> "StalledClient":
-        self.ws = await self.session.ws_connect(self.url, autoping=False)
-        opening = await self.ws.receive_str(timeout=5)
-        assert opening.startswith("0{"), opening
-        self.eio_sid = json.loads(opening[1:])["sid"]
-        await self.ws.send_str(f"40{namespace},{json.dumps({'token': token})}")
-        answer = await self.ws.receive_str(timeout=5)
-        assert answer.startswith(f"40{namespace},"), answer
-        return self
-
-    async def next_event(self, timeout: float = 10.0) -> list[Any]:
-        """The next Socket.IO EVENT's [name, payload], answering pings on the way."""
-        assert self.ws is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                text = await self.ws.receive_str()
-                if text == "2":
-                    await self.ws.send_str("3")
-                elif text.startswith("42"):
-                    event: list[Any] = json.loads(text[text.index(",") + 1 :])
-                    return event
-
-    async def read_until_closed(self, timeout: float = 10.0) -> tuple[int, aiohttp.WSMsgType]:
-        """Read again: how many frames were still in the buffers, and how it ended."""
-        assert self.ws is not None
-        frames = 0
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.ws.receive()
-                if message.type in CLOSED_TYPES:
-                    return frames, message.type
-                frames += 1
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        await self.session.close()
 
 
 class LatencyClient:
@@ -147,25 +84,6 @@ class LatencyClient:
         await self.sio.disconnect()
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Any]]:
-    """Clients to close at the end, whatever happened."""
-    opened: list[Any] = []
-    yield opened
-    for client in reversed(opened):
-        await client.close()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll pod state that has no event of its own, bounded in time."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout} s: {what}") from None
-
-
 async def dropped_counts(base_url: str) -> dict[str, float]:
     """gateway_slow_clients_dropped_total by reason, as /metrics shows it."""
     status, text = await get_text(f"{base_url}/metrics")
@@ -201,14 +119,14 @@ async def emit_bulk(
 
 
 async def test_stalled_client_is_dropped_and_others_are_served(
-    start_gateway: StartGateway, producer: Producer, clients: list[Any]
+    start_gateway: StartGateway, producer: Producer, closing: list[Any]
 ) -> None:
     gateway = await start_gateway()
     server = gateway.app[SOCKETIO]
     good = LatencyClient(gateway.url, mint("good", "A"), bulk_expected=EVENTS)
-    clients.append(await good.connect())
+    closing.append(await good.connect())
     slow = StalledClient(gateway.url)
-    clients.append(await slow.join(NAMESPACE, mint("slow", "A")))
+    closing.append(await slow.join(NAMESPACE, mint("slow", "A")))
     slow_queue = server.eio.sockets[slow.eio_sid].queue
     assert isinstance(slow_queue, SendQueue)
 
@@ -264,7 +182,7 @@ async def test_stalled_client_is_dropped_and_others_are_served(
 
     # The pod still serves: a new client gets the next real notification.
     late = LatencyClient(gateway.url, mint("late", "A"))
-    clients.append(await late.connect())
+    closing.append(await late.connect())
     await producer.add("records:updated", notification([ROOM], "res-2"))
     for client in (good, late):
         event, payload = await client.next_event()
@@ -272,13 +190,13 @@ async def test_stalled_client_is_dropped_and_others_are_served(
 
 
 async def test_stalled_client_with_little_traffic_is_dropped_after_the_send_timeout(
-    start_gateway: StartGateway, clients: list[Any]
+    start_gateway: StartGateway, closing: list[Any]
 ) -> None:
     """Too little traffic to reach the byte bound: the blocked write times out instead."""
     gateway = await start_gateway(GATEWAY_SEND_TIMEOUT_SECONDS="1")
     server = gateway.app[SOCKETIO]
     slow = StalledClient(gateway.url)
-    clients.append(await slow.join(NAMESPACE, mint("slow", "A")))
+    closing.append(await slow.join(NAMESPACE, mint("slow", "A")))
     queue = server.eio.sockets[slow.eio_sid].queue
     assert isinstance(queue, SendQueue) and queue.transport is not None
     transport = queue.transport
@@ -343,15 +261,15 @@ async def test_pod_process_drops_a_stalled_client_of_real_jobs(
     gateway_processes: Callable[..., GatewayProcess],
     redis_url: str,
     producer: Producer,
-    clients: list[Any],
+    closing: list[Any],
 ) -> None:
     """The same under `python -m gateway`, which runs on uvloop (whose transports are not
     asyncio's), with every event a real BullMQ job."""
     pod = await gateway_processes(base_env(redis_url)).started()
     good = LatencyClient(pod.url, mint("good", "A"), bulk_expected=JOBS)
-    clients.append(await good.connect())
+    closing.append(await good.connect())
     slow = StalledClient(pod.url)
-    clients.append(await slow.join(NAMESPACE, mint("slow", "A")))
+    closing.append(await slow.join(NAMESPACE, mint("slow", "A")))
     await producer.add("records:updated", notification([ROOM], "res-1"))
     assert (await good.next_event())[0] == "records:updated"
     assert (await slow.next_event())[0] == "records:updated"

@@ -10,7 +10,7 @@ ones python-socketio's own path sends).
 import asyncio
 import inspect
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -30,12 +30,12 @@ from gateway.backpressure import SendQueue
 from gateway.fastpath import BroadcastPacket, FastPathManager, text_frame
 from gateway.state import METRICS, SOCKETIO
 from tests.conftest import StartGateway
-from tests.integration.test_backpressure import StalledClient, wait_until
 from tests.support.clients import RecordingClient
 from tests.support.gateway import GatewayProcess, InProcessGateway, base_env, get_text
 from tests.support.jobs import Producer, notification
 from tests.support.node import NodeListener
 from tests.support.raw_client import RawClient
+from tests.support.stalled_client import StalledClient, wait_until
 from tests.support.tokens import mint
 
 NAMESPACE = "/data_owner"
@@ -54,15 +54,6 @@ def fastpath_counts(gateway: InProcessGateway) -> dict[str, float]:
 
 def since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {outcome: after[outcome] - before[outcome] for outcome in OUTCOMES}
-
-
-@pytest.fixture
-async def closing() -> AsyncIterator[list[Any]]:
-    """Clients (anything with `close()`) to close at the end, whatever happened."""
-    opened: list[Any] = []
-    yield opened
-    for client in reversed(opened):
-        await client.close()
 
 
 def payload_of(seq: int) -> dict[str, Any]:
