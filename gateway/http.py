@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from gateway.state import ADAPTER, CONSUMERS, HEALTH_REDIS, METRICS, POD_STATE, SOCKETIO
+from gateway.state import ADAPTER, CONSUMERS, HEALTH_REDIS, METRICS, POD_STATE
 
 PING_TIMEOUT_SECONDS = 1.0
 
@@ -33,10 +33,6 @@ async def readiness_problems(app: web.Application) -> list[str]:
         problems.append("queue consumers not running")
     if not app[ADAPTER].subscribed.is_set():
         problems.append("adapter not subscribed")
-    if app[SOCKETIO].at_capacity:
-        # Out of the load balancer's rotation until connections drop below the cap;
-        # the clients already here keep being served.
-        problems.append("at connection capacity")
     try:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
             await app[HEALTH_REDIS].ping()  # type: ignore[misc]

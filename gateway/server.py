@@ -51,10 +51,6 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
         )
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
 
-    @property
-    def at_capacity(self) -> bool:
-        return bool(self._max_connections) and len(self.eio.sockets) >= self._max_connections
-
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         # engineio has already counted this socket in `sockets`.
         if self._max_connections and len(self.eio.sockets) > self._max_connections:
