@@ -49,6 +49,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 NAMESPACE = "/data_owner"
 TICK = 0.01
+SCENARIOS = ("idle", "fanout", "unicast", "isolation")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -267,20 +268,8 @@ async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         general = Queue("general-events", {"connection": client})
         server = await Server(kind, redis.url, Path(tmp)).start()
         try:
-            await asyncio.sleep(1.0)  # settle after start-up before reading RSS
-            rss0 = rss_bytes(server.pid)
-            idle = await ClientGroup(server, args.idle, "IDLE", args.processes,
-                                     first_user=100_000).start()
-            await asyncio.sleep(2.0)
-            rss1 = rss_bytes(server.pid)
-            results["idle"] = {
-                "connections": args.idle,
-                "rss_before_mb": round(rss0 / 2**20, 1),
-                "rss_after_mb": round(rss1 / 2**20, 1),
-                "rss_per_connection_kb": round((rss1 - rss0) / args.idle / 1024, 1),
-            }
-            print(json.dumps({"server": kind, "idle": results["idle"]}), flush=True)
-            await idle.close()
+            if "idle" in args.scenarios:
+                results["idle"] = await idle_memory(server, args)
 
             clients = await ClientGroup(server, args.clients, "F", args.processes).start()
 
@@ -289,20 +278,21 @@ async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                     "namespace": NAMESPACE, "rooms": ["department:F"], "id": f"f{n}",
                     "data": {"sent_at": sent_at, "status": "ready", "ref": "R-1"}}}
 
-            results["fanout"] = await ramp(
-                server, clients, critical, args.fanout_rates, args.seconds, args.clients, fan_job
-            )
+            if "fanout" in args.scenarios:
+                results["fanout"] = await ramp(server, clients, critical, args.fanout_rates,
+                                               args.seconds, args.clients, fan_job)
 
             def uni_job(n: int, sent_at: float) -> dict[str, Any]:
                 return {"name": "records:updated", "data": {
                     "namespace": NAMESPACE, "rooms": [f"user:u{n % args.clients}"],
                     "id": f"u{n}", "data": {"sent_at": sent_at, "status": "ready"}}}
 
-            results["unicast"] = await ramp(
-                server, clients, critical, args.unicast_rates, args.seconds, 1, uni_job
-            )
-            results["isolation"] = await isolation(server, clients, critical, general, args,
-                                                   uni_job)
+            if "unicast" in args.scenarios:
+                results["unicast"] = await ramp(server, clients, critical, args.unicast_rates,
+                                                args.seconds, 1, uni_job)
+            if "isolation" in args.scenarios:
+                results["isolation"] = await isolation(server, clients, critical, general, args,
+                                                       uni_job)
             await clients.close()
         finally:
             server.stop()
@@ -311,6 +301,24 @@ async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             await client.aclose()
             redis.stop()
     return results
+
+
+async def idle_memory(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+    await asyncio.sleep(1.0)  # settle after start-up before reading RSS
+    rss0 = rss_bytes(server.pid)
+    idle = await ClientGroup(server, args.idle, "IDLE", args.processes,
+                             first_user=100_000).start()
+    await asyncio.sleep(2.0)
+    rss1 = rss_bytes(server.pid)
+    result = {
+        "connections": args.idle,
+        "rss_before_mb": round(rss0 / 2**20, 1),
+        "rss_after_mb": round(rss1 / 2**20, 1),
+        "rss_per_connection_kb": round((rss1 - rss0) / args.idle / 1024, 1),
+    }
+    print(json.dumps({"server": server.kind, "idle": result}), flush=True)
+    await idle.close()
+    return result
 
 
 async def isolation(
@@ -372,7 +380,7 @@ async def main(args: argparse.Namespace) -> None:
     if not (NODE_DIR / "node_modules").is_dir():
         sys.exit("bench/node has no node_modules: run `npm ci --prefix bench/node` first")
     results = [await measure(kind, args) for kind in args.servers]
-    if {"python", "node"} <= set(args.servers):
+    if {"python", "node"} <= set(args.servers) and set(SCENARIOS) <= set(args.scenarios):
         print(json.dumps({"summary": summary(results)}), flush=True)
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=1))  # noqa: ASYNC240
@@ -390,6 +398,8 @@ if __name__ == "__main__":
                         default=[100, 200, 400, 800, 1600])
     parser.add_argument("--flood", type=int, default=10_000)
     parser.add_argument("--output", help="also write the raw results to this JSON file")
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
+                        help="run only these (the summary needs all of them)")
     parser.add_argument("--quick", action="store_true")
     parsed = parser.parse_args()
     if parsed.quick:

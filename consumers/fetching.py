@@ -32,7 +32,10 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
         self.fetches = 0
 
     def _may_fetch(self) -> bool:
-        return self._in_flight < self._allowed or self.closing or self.paused
+        # A drained queue gets one fetch at a time: bullmq's `getNextJob` blocks for a job
+        # only in the first; any other fetch in flight would be an empty `moveToActive`.
+        allowed = 1 if self.drained else self._allowed
+        return self._in_flight < allowed or self.closing or self.paused
 
     async def getNextJob(self, token: str) -> Any:
         async with self._turn:

@@ -10,6 +10,7 @@ from config import ConsumerSettings, QueueSettings
 from consumers.fetching import PacedFetchWorker
 from consumers.processor import NotificationProcessor
 from consumers.protocols import RedisClientFactory
+from consumers.slots import SlotWorker
 from consumers.unreadable import FailUnreadableJobs, decode_tolerantly
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ STOP_CANCEL_SECONDS = 2.0
 ProcessorFactory = Callable[[QueueSettings], NotificationProcessor]
 
 
-class NotificationWorker(FailUnreadableJobs, PacedFetchWorker):
+class NotificationWorker(FailUnreadableJobs, PacedFetchWorker, SlotWorker):
     """Paced fetches, the next job fetched by the completing call, and a job whose hash
     cannot be read failing instead of looping."""
 
@@ -72,6 +73,11 @@ class QueueConsumers:
     def fetches(self) -> dict[str, int]:
         """`moveToActive` calls per queue so far (found a job or not)."""
         return {worker.name: worker.fetches for worker in self._workers}
+
+    @property
+    def fetched_with_completion(self) -> dict[str, int]:
+        """Jobs per queue that completing the previous job fetched (no `moveToActive`)."""
+        return {worker.name: worker.fetched_with_completion for worker in self._workers}
 
     async def stop(self, grace_seconds: float) -> bool:
         """Stop taking jobs and wait for held ones; True when all finished in time.

@@ -1,0 +1,78 @@
+"""Each worker slot completes a job and fetches the next one in one call
+(consumers/slots.py), without losing a job or running one twice."""
+
+import asyncio
+import logging
+
+import pytest
+
+from gateway.state import CONSUMERS
+from tests.conftest import StartGateway
+from tests.support.clients import RecordingClient
+from tests.support.jobs import Producer, notification
+from tests.support.tokens import mint
+
+BACKLOG = 300
+STREAM = 400
+
+
+async def test_a_backlog_costs_one_call_per_job(
+    start_gateway: StartGateway, producer: Producer
+) -> None:
+    queue = producer.queue("critical-events")
+    await queue.pause()
+    await queue.addBulk([
+        {"name": "resources:created", "data": notification(["user:1"], f"b-{n}")}
+        for n in range(BACKLOG)
+    ])
+    gateway = await start_gateway(GATEWAY_QUEUES="critical-events=8")
+    client = await RecordingClient(gateway.url, "/data_owner", mint("1", None)).connect()
+    await queue.resume()
+    received = await client.events_until_quiet(BACKLOG, timeout=20)
+    assert sorted(payload["id"] for _, payload in received) == sorted(
+        f"b-{n}" for n in range(BACKLOG)
+    )
+    consumers = gateway.app[CONSUMERS]
+    # Most jobs come with the completion of the one before; bullmq alone: none.
+    assert consumers.fetched_with_completion["critical-events"] >= BACKLOG * 0.9
+    assert consumers.fetches["critical-events"] <= BACKLOG * 0.1
+    await client.close()
+
+
+async def test_a_stream_runs_every_job_once_with_short_locks(
+    start_gateway: StartGateway, producer: Producer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Jobs arrive while others are in flight, locks lapse within a second and the
+    stalled-job check runs every 500 ms: a job fetched with a completion but not locked
+    or renewed under its token would be taken back and emitted twice, or fail to
+    complete with "Missing lock" / "Lock mismatch"."""
+    caplog.set_level(logging.WARNING)
+    gateway = await start_gateway(
+        GATEWAY_QUEUES="critical-events=8",
+        QUEUE_LOCK_DURATION_MS="1000",
+        QUEUE_STALLED_INTERVAL_MS="500",
+    )
+    client = await RecordingClient(gateway.url, "/data_owner", mint("1", None)).connect()
+    queue = producer.queue("critical-events")
+    for start in range(0, STREAM, 4):
+        await queue.addBulk([
+            {"name": "resources:created", "data": notification(["user:1"], f"s-{n}")}
+            for n in range(start, start + 4)
+        ])
+        await asyncio.sleep(0.005)  # the stream's pace, not a wait for an outcome
+    received = await client.events_until_quiet(STREAM, timeout=30)
+    assert sorted(payload["id"] for _, payload in received) == sorted(
+        f"s-{n}" for n in range(STREAM)
+    )
+    async with asyncio.timeout(10):  # the last emits come just before their completion
+        while (counts := await queue.getJobCounts("completed", "failed"))["completed"] < STREAM:
+            assert not counts["failed"], counts
+            await asyncio.sleep(0.02)
+    # Nothing more arrives: no job is run a second time once its lock would have lapsed
+    # and the stalled-job check run.
+    with pytest.raises(TimeoutError):
+        await client.next_event(timeout=2.5)
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not problems, problems
+    assert gateway.app[CONSUMERS].fetched_with_completion["critical-events"] > 0
+    await client.close()
