@@ -4,11 +4,13 @@ Every check names the field it rejects, because the reason becomes the job's
 `failedReason` and is what a producer's developer reads first.
 """
 
+import functools
+import hashlib
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date
 from typing import Any, NamedTuple
 
 import orjson
@@ -30,6 +32,8 @@ _ROOM = re.compile(r"(user|department):[^\s:][^\s]{0,255}")
 INVALID_EVENT_LABEL = "<invalid>"
 # Stable across attempts of the same job: derived from where the job lives, never random.
 _TRACE_NAMESPACE = uuid.UUID("6f1d0c3e-2b5a-4c8e-9f47-1a2b3c4d5e6f")
+_TRACE_HASH = hashlib.sha1(_TRACE_NAMESPACE.bytes, usedforsecurity=False)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class InvalidNotification(ValueError):
@@ -120,7 +124,7 @@ class NotificationDecoder:
         )
 
     def trace_id(self, queue: str, job_id: str, created_at_ms: int) -> str:
-        return str(uuid.uuid5(_TRACE_NAMESPACE, f"{self._prefix}:{queue}:{job_id}:{created_at_ms}"))
+        return uuid5_text(f"{self._prefix}:{queue}:{job_id}:{created_at_ms}")
 
     def _check_size(self, body: dict[Any, Any]) -> None:
         try:
@@ -131,9 +135,30 @@ class NotificationDecoder:
             raise PayloadTooLarge(size, self._max_payload_bytes)
 
 
+def uuid5_text(name: str) -> str:
+    """`str(uuid.uuid5(_TRACE_NAMESPACE, name))` at a third of the cost (once per job)."""
+    digest = _TRACE_HASH.copy()
+    digest.update(name.encode())
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hex_ = raw.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
+
+
 def iso_timestamp(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    """ISO 8601 UTC with milliseconds; ValueError outside years 1 to 9999 (as datetime).
+    The date is computed once per day: `strftime` cost as much as the rest of decoding."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    days, second_of_day = divmod(seconds, 86400)
+    hours, rest = divmod(second_of_day, 3600)
+    minutes, second = divmod(rest, 60)
+    return f"{_iso_date(days)}T{hours:02d}:{minutes:02d}:{second:02d}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_date(days_since_epoch: int) -> str:
+    return date.fromordinal(_EPOCH_ORDINAL + days_since_epoch).isoformat()
 
 
 def _creation_time(created_at_ms: int) -> str:

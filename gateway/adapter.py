@@ -49,7 +49,19 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
         except (RedisError, OSError) as error:
             raise AdapterPublishError(f"cannot publish to the adapter channel: {error}") from error
 
+    def _own_emit_marks(self) -> tuple[bytes, bytes]:
+        """How this pod's own published emits begin and end, in the JSON `_publish` writes
+        (python-socketio's message dict: `method` first, `host_id` last)."""
+        start = self.json.dumps({"method": "emit"})[:-1]
+        end = self.json.dumps({"host_id": self.host_id})[1:]
+        return start.encode(), end.encode()
+
     async def _listen(self) -> AsyncIterator[bytes]:
+        # Every pod receives its own publishes back. python-socketio would parse each
+        # one only to drop it for its host_id (it already delivered the emit locally),
+        # a JSON decode per job; they are recognised here by their bytes instead.
+        # Callbacks and other methods still go through.
+        own_start, own_end = self._own_emit_marks()
         delay = _RESUBSCRIBE_FIRST_DELAY
         while True:
             client = self._client_factory()
@@ -60,7 +72,10 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
                 delay = _RESUBSCRIBE_FIRST_DELAY
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        yield message["data"]
+                        data = message["data"]
+                        if data.endswith(own_end) and data.startswith(own_start):
+                            continue
+                        yield data
             except (RedisError, OSError) as error:
                 self.subscribed.clear()
                 logger.error("adapter subscription lost (%s); retrying in %.1fs", error, delay)

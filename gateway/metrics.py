@@ -1,6 +1,8 @@
 """The Prometheus metrics of CONTRACT §5, in a registry of the app's own (one per app,
 so several apps in one test process don't collide)."""
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from consumers import Outcome
@@ -92,6 +94,10 @@ class GatewayMetrics:
             outcome: self.fastpath_frames.labels(outcome)
             for outcome in ("written", "queued", "normal", "dropped")
         }
+        # The children of the per-job metrics, looked up once per label set rather than
+        # per job (`labels()` validates and locks each time). As many entries as series.
+        self._finished: dict[tuple[str, str, Outcome], Any] = {}
+        self._lag_by_queue: dict[str, Any] = {}
 
     def set_redis_policy(self, policy: str) -> None:
         self.redis_policy.clear()
@@ -115,10 +121,17 @@ class GatewayMetrics:
 
     # ConsumerObserver
     def job_finished(self, queue: str, event: str, outcome: Outcome) -> None:
-        self.notifications.labels(queue, event, outcome.value).inc()
+        key = (queue, event, outcome)
+        counter = self._finished.get(key)
+        if counter is None:
+            counter = self._finished[key] = self.notifications.labels(queue, event, outcome.value)
+        counter.inc()
 
     def notification_emitted(self, queue: str, lag_seconds: float) -> None:
-        self.lag.labels(queue).observe(lag_seconds)
+        histogram = self._lag_by_queue.get(queue)
+        if histogram is None:
+            histogram = self._lag_by_queue[queue] = self.lag.labels(queue)
+        histogram.observe(lag_seconds)
 
     def notification_coalesced(self, queue: str, event: str) -> None:
         self.coalesced.labels(queue, event).inc()

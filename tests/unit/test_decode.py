@@ -1,5 +1,10 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
 from consumers import InvalidNotification, NotificationDecoder
-from consumers.decode import iso_timestamp
+from consumers.decode import _TRACE_NAMESPACE, iso_timestamp, uuid5_text
 
 DECODER = NotificationDecoder(["/data_owner"], 16384, "bull")
 CREATED = 1_795_860_000_123  # 2026-11-28T...
@@ -43,3 +48,28 @@ def test_deep_nesting_is_rejected_not_crashing() -> None:
         assert str(error).startswith("invalid notification: job data")
     else:
         raise AssertionError("accepted")
+
+
+@pytest.mark.parametrize(
+    "epoch_ms",
+    [0, 1, 999, 1000, -1, -1500, 1_700_000_000_007, 253_402_300_799_999, -62_135_596_800_000],
+)
+def test_iso_timestamp_agrees_with_datetime(epoch_ms: int) -> None:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    # Milliseconds from the integer: the float division above may round them off.
+    whole_seconds = moment.replace(microsecond=0, tzinfo=None).isoformat()
+    expected = f"{whole_seconds}.{epoch_ms % 1000:03d}Z"
+    assert iso_timestamp(epoch_ms) == expected
+
+
+@pytest.mark.parametrize("epoch_ms", [253_402_300_800_000, -62_135_596_800_001, 10**20])
+def test_iso_timestamp_refuses_what_datetime_refuses(epoch_ms: int) -> None:
+    with pytest.raises((ValueError, OverflowError, OSError)):
+        datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    with pytest.raises((ValueError, OverflowError, OSError)):
+        iso_timestamp(epoch_ms)
+
+
+@pytest.mark.parametrize("name", ["", "bull:critical-events:1:0", "é:ü:42", "x" * 1000])
+def test_trace_id_is_uuid5(name: str) -> None:
+    assert uuid5_text(name) == str(uuid.uuid5(_TRACE_NAMESPACE, name))
