@@ -1,5 +1,7 @@
 """Every Redis client of the pod is built here, from `RedisSettings`, so the queue
-consumers, the adapter and readiness all follow the same master (URL or Sentinel)."""
+consumers, the adapter and readiness all follow the same master (URL or Sentinel).
+They are `PipelinedRedis` clients: one pipelined connection for ordinary commands
+(gateway/pipelined_redis.py), the pool for blocking ones, pipelines and pub/sub."""
 
 from typing import Any
 
@@ -10,6 +12,7 @@ from redis.backoff import AbstractBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from config import RedisSettings
+from gateway.pipelined_redis import PipelinedRedis
 
 _RETRY_ERRORS: list[type[Exception]] = [ConnectionError, TimeoutError, BusyLoadingError]
 # A command retries for about 5 s (0.5 + 1 + 1.5 + 2), long enough to ride out a
@@ -44,7 +47,7 @@ def _common_options(settings: RedisSettings) -> dict[str, Any]:
     return options
 
 
-class SentinelMasterClient(Redis):
+class SentinelMasterClient(PipelinedRedis):
     """The master of a Sentinel set; closing it also closes the connections to the
     Sentinels it asked (redis-py leaves those open)."""
 
@@ -74,4 +77,7 @@ def redis_client(settings: RedisSettings, *, decode_responses: bool) -> "Redis":
             decode_responses=decode_responses,
         )
         return master
-    return Redis.from_url(settings.url, decode_responses=decode_responses, **options)
+    client: Redis = PipelinedRedis.from_url(
+        settings.url, decode_responses=decode_responses, **options
+    )
+    return client
