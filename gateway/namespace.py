@@ -1,6 +1,5 @@
 """One Socket.IO namespace per service: JWT at connect, fixed rooms, expiry."""
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -8,6 +7,7 @@ from typing import Any
 import socketio
 
 from auth import AuthError, VerificationKeys, verify
+from gateway.expiry import ExpiryTimers
 from gateway.metrics import GatewayMetrics
 from gateway.transport_close import close_transport
 
@@ -24,7 +24,7 @@ class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__(namespace)
         self._keys = keys
         self._metrics = metrics
-        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self._expiry = ExpiryTimers(self._expire)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -34,14 +34,11 @@ class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(error.message) from None
         for room in principal.rooms:
             await self.enter_room(sid, room)
-        delay = max(0.0, principal.expires_at - time.time())
-        self._expiry[sid] = asyncio.get_running_loop().call_later(delay, self._expire, sid)
+        self._expiry.add(sid, principal.expires_at - time.time())
         self._metrics.connected_clients.labels(self.namespace).inc()
 
     async def on_disconnect(self, sid: str, reason: str | None = None) -> None:
-        handle = self._expiry.pop(sid, None)
-        if handle is not None:
-            handle.cancel()
+        if self._expiry.remove(sid):
             self._metrics.connected_clients.labels(self.namespace).dec()
 
     def _expire(self, sid: str) -> None:

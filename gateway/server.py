@@ -85,6 +85,12 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
             )
             return
         await super()._handle_connect(eio_sid, namespace, data)
+        if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
+            # Connected: the handshake timer has nothing left to check (and would hold
+            # its handle for the rest of the timeout).
+            timer = self._handshake_timers.pop(eio_sid, None)
+            if timer is not None:
+                timer.cancel()
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
         event = data[0] if isinstance(data, list) and data else None
