@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import socketio
+from engineio.async_socket import AsyncSocket
 
 from config import ServerSettings
 from gateway import jsonshim
@@ -14,6 +15,7 @@ from gateway.adapter import RedisAdapter
 from gateway.backpressure import BackPressure
 from gateway.client_limits import MessageRateLimiter
 from gateway.fastpath import BroadcastFastPath
+from gateway.lean_socket import LeanSocket, PingTimers
 from gateway.metrics import GatewayMetrics
 from gateway.transport_close import close_transport
 from gateway.websocket import install_websocket_driver
@@ -50,6 +52,8 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
             settings.client_message_rate, settings.client_message_burst
         )
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
+        self._ping_timers = PingTimers(self.eio)
+        self._socket_class = type("LeanSocket", (LeanSocket,), {"ping_timers": self._ping_timers})
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         # engineio has already counted this socket in `sockets`.
@@ -59,6 +63,10 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
         self._handshake_timers[eio_sid] = asyncio.get_running_loop().call_later(
             self._handshake_timeout, self._check_handshake, eio_sid
         )
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and type(socket) is AsyncSocket:
+            # Before engineio schedules its first ping (gateway/lean_socket.py).
+            socket.__class__ = self._socket_class
         return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
@@ -70,6 +78,7 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
         self._limiter.forget(eio_sid)
+        self._ping_timers.forget(eio_sid)
         timer = self._handshake_timers.pop(eio_sid, None)
         if timer is not None:
             timer.cancel()
