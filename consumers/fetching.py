@@ -16,6 +16,7 @@ tests/integration/test_fetching.py fails if the saving disappears.
 """
 
 import asyncio
+from collections import deque
 from typing import Any
 
 from bullmq import Worker
@@ -28,7 +29,10 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
         self._allowed = 1
         self._found_in_row = 0
         self._in_flight = 0
-        self._turn = asyncio.Condition()
+        # Fetchers waiting for a turn, woken only as many as may fetch: waking all of
+        # them on every fetch (a Condition's notify_all) cost a task step per idle slot,
+        # 31 per fetch at concurrency 32, most of a quiet pod's CPU.
+        self._turns: deque[asyncio.Future[None]] = deque()
         self.fetches = 0
 
     def _may_fetch(self) -> bool:
@@ -37,34 +41,49 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
         allowed = 1 if self.drained else self._allowed
         return self._in_flight < allowed or self.closing or self.paused
 
+    def _hand_out_turns(self) -> None:
+        if self.closing or self.paused:
+            free = len(self._turns)  # all of them, to see it and return
+        else:
+            free = (1 if self.drained else self._allowed) - self._in_flight
+        while free > 0 and self._turns:
+            turn = self._turns.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                free -= 1
+
     async def getNextJob(self, token: str) -> Any:
-        async with self._turn:
-            await self._turn.wait_for(self._may_fetch)
-            if self.closing or self.paused:
-                # Pass it on, so no waiter sleeps through the close.
-                self._turn.notify_all()
-                return None
-            self._in_flight += 1
+        while not self._may_fetch():
+            turn = asyncio.get_running_loop().create_future()
+            self._turns.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._hand_out_turns()  # handed a turn it won't take: pass it on
+                else:
+                    self._turns.remove(turn)
+                raise
+        if self.closing or self.paused:
+            self._hand_out_turns()
+            return None
+        self._in_flight += 1
         job = None
         try:
             job = await super().getNextJob(token)
             return job
         finally:
-            async with self._turn:
-                self._in_flight -= 1
-                if job is None:
-                    self._allowed, self._found_in_row = 1, 0
-                else:
-                    # Widen only from the second job found in a row: one job on a
-                    # quiet queue then costs one empty probe, not two.
-                    self._found_in_row += 1
-                    if self._found_in_row > 1:
-                        self._allowed = min(self._max_fetches, self._allowed * 2)
-                # All of them: a waiter woken alone and then cancelled (close) would
-                # leave the others waiting for a turn that never comes.
-                self._turn.notify_all()
+            self._in_flight -= 1
+            if job is None:
+                self._allowed, self._found_in_row = 1, 0
+            else:
+                # Widen only from the second job found in a row: one job on a
+                # quiet queue then costs one empty probe, not two.
+                self._found_in_row += 1
+                if self._found_in_row > 1:
+                    self._allowed = min(self._max_fetches, self._allowed * 2)
+            self._hand_out_turns()
 
     async def moveToActive(self, token: str) -> Any:
         self.fetches += 1
         return await super().moveToActive(token)
-
