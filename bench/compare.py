@@ -348,24 +348,34 @@ async def isolation(
 
 
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Python/Node per scenario. CPU ratios are taken rate by rate, at the rates where
+    neither server saturated, and their median reported: a median over each server's
+    own unsaturated rows would compare different rates once one saturates earlier
+    (CPU per job falls as the rate rises: fixed costs spread over more jobs)."""
     by = {result["server"]: result for result in results}
-
-    def unsaturated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [row for row in rows if not row["saturated"]] or rows[:1]
 
     def best(kind: str, key: str) -> float:
         return max(row["delivered_per_s"] for row in by[kind][key])
 
-    def cpu(kind: str, key: str, field_name: str) -> float:
-        return statistics.median(row[field_name] for row in unsaturated(by[kind][key]))
+    def ratios(key: str, field_name: str) -> dict[str, float]:
+        rows = {kind: {row["rate_jobs_per_s"]: row for row in by[kind][key]}
+                for kind in ("python", "node")}
+        common = sorted(
+            rate for rate, row in rows["python"].items()
+            if rate in rows["node"] and not row["saturated"]
+            and not rows["node"][rate]["saturated"]
+        )
+        return {str(rate): round(rows["python"][rate][field_name]
+                                 / rows["node"][rate][field_name], 2) for rate in common}
 
     out: dict[str, Any] = {}
     for name, key, field_name in (
         ("fanout_cpu_us_per_delivered", "fanout", "server_cpu_us_per_delivered"),
         ("unicast_cpu_us_per_job", "unicast", "server_cpu_us_per_job"),
     ):
-        python, node = cpu("python", key, field_name), cpu("node", key, field_name)
-        out[name] = {"python": python, "node": node, "python_over_node": round(python / node, 2)}
+        by_rate = ratios(key, field_name)
+        out[name] = {"python_over_node_by_rate": by_rate,
+                     "median": statistics.median(by_rate.values()) if by_rate else None}
     for name, key in (("fanout_max_delivered_per_s", "fanout"),
                       ("unicast_max_jobs_per_s", "unicast")):
         out[name] = {"python": best("python", key), "node": best("node", key)}
