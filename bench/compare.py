@@ -134,6 +134,7 @@ class ClientGroup:
     processes: int
     first_user: int = 0
     children: list[asyncio.subprocess.Process] = field(default_factory=list)
+    retries: int = 0
 
     async def start(self) -> "ClientGroup":
         per_process = self.count // self.processes
@@ -148,7 +149,12 @@ class ClientGroup:
         for child in self.children:
             assert child.stdout is not None
             line = await asyncio.wait_for(child.stdout.readline(), 120)
-            assert json.loads(line).get("connected") == per_process, line
+            answer = json.loads(line)
+            assert answer.get("connected") == per_process, line
+            self.retries += answer.get("retries", 0)
+        if self.retries:
+            print(json.dumps({"server": self.server.kind, "group": self.department,
+                              "connect_retries": self.retries}), flush=True)
         return self
 
     def cpu_seconds(self) -> float:

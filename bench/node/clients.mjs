@@ -20,7 +20,11 @@ const sockets = [];
 
 // Connected 50 at a time, as a ramp of real users would, not all in one instant.
 const BATCH = 50;
-function open(n) {
+// A connection refused or reset while connecting is tried again, as a real client
+// would; how often is reported ("retries"), so a run that needed it says so.
+const ATTEMPTS = 5;
+let retries = 0;
+function open(n, attempt = 1) {
   const token = jwt.sign({ sub: `u${Number(firstUser) + n}`, department }, secret, {
     algorithm: "HS256",
     expiresIn: "2h",
@@ -37,10 +41,20 @@ function open(n) {
     const sentAt = payload?.data?.sent_at;
     if (typeof sentAt === "number") latencies.push(performance.timeOrigin + performance.now() - sentAt);
   });
-  sockets.push(socket);
   return new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("connect_error", reject);
+    socket.once("connect", () => {
+      sockets.push(socket);
+      resolve();
+    });
+    socket.once("connect_error", (error) => {
+      socket.close();
+      if (attempt >= ATTEMPTS) {
+        reject(error);
+        return;
+      }
+      retries += 1;
+      setTimeout(() => open(n, attempt + 1).then(resolve, reject), 250 * attempt);
+    });
   });
 }
 for (let n = 0; n < count; n += BATCH) {
@@ -48,7 +62,7 @@ for (let n = 0; n < count; n += BATCH) {
   for (let k = n; k < Math.min(count, n + BATCH); k++) batch.push(open(k));
   await Promise.all(batch);
 }
-process.stdout.write(`${JSON.stringify({ connected: count })}\n`);
+process.stdout.write(`${JSON.stringify({ connected: count, retries })}\n`);
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   if (line === "report") {
