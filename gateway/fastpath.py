@@ -21,9 +21,9 @@ python-socketio's per-recipient tasks do not promise):
   upgrading or closing, and *idle*: its queue is empty and its engineio writer task is
   parked in `queue.get()` (`SendQueue.waiting`), so the writer holds no packet it took but
   has not written yet, and is not inside a write. (An empty queue alone is not enough:
-  on Python 3.11 `asyncio.wait_for` runs `queue.get()` in a task of its own, which takes
-  the packet from the queue a loop iteration before the writer task writes it.) The
-  frame goes straight to the transport.
+  a packet put while the writer waits is handed to it at once and leaves the queue
+  empty before the writer has run to write it; from then the writer no longer counts
+  as waiting.) The frame goes straight to the transport.
   aiohttp writes each of its own frames with `transport.write` calls in one synchronous
   step (no await between header and payload for uncompressed frames), so a direct write
   can fall only between two whole frames of the writer, never inside one.
