@@ -4,7 +4,7 @@
 from gateway.state import CONSUMERS
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
-from tests.support.jobs import Producer, notification
+from tests.support.jobs import Producer, notification, paused_backlog
 from tests.support.tokens import mint
 
 JOBS = 30
@@ -27,12 +27,7 @@ async def test_one_job_at_a_time_costs_few_fetches(
 async def test_a_backlog_is_still_processed_concurrently(
     start_gateway: StartGateway, producer: Producer
 ) -> None:
-    queue = producer.queue("critical-events")
-    await queue.pause()
-    await queue.addBulk([
-        {"name": "resources:created", "data": notification(["user:1"], f"b-{n}")}
-        for n in range(200)
-    ])
+    queue = await paused_backlog(producer, 200, "b")
     gateway = await start_gateway(GATEWAY_QUEUES="critical-events=32")
     client = await RecordingClient(gateway.url, "/data_owner", mint("1", None)).connect()
     await queue.resume()

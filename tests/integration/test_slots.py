@@ -9,7 +9,7 @@ import pytest
 from gateway.state import CONSUMERS
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
-from tests.support.jobs import Producer, notification
+from tests.support.jobs import Producer, notification, paused_backlog
 from tests.support.tokens import mint
 
 BACKLOG = 300
@@ -19,12 +19,7 @@ STREAM = 400
 async def test_a_backlog_costs_one_call_per_job(
     start_gateway: StartGateway, producer: Producer
 ) -> None:
-    queue = producer.queue("critical-events")
-    await queue.pause()
-    await queue.addBulk([
-        {"name": "resources:created", "data": notification(["user:1"], f"b-{n}")}
-        for n in range(BACKLOG)
-    ])
+    queue = await paused_backlog(producer, BACKLOG, "b")
     gateway = await start_gateway(GATEWAY_QUEUES="critical-events=8")
     client = await RecordingClient(gateway.url, "/data_owner", mint("1", None)).connect()
     await queue.resume()

@@ -42,3 +42,15 @@ def notification(
     rooms: list[str], resource_id: Any = "res-1", namespace: str = "/data_owner", **extra: Any
 ) -> dict[str, Any]:
     return {"namespace": namespace, "rooms": rooms, "id": resource_id, **extra}
+
+
+async def paused_backlog(producer: Producer, count: int, prefix: str) -> Queue:
+    """`critical-events`, paused, holding `count` jobs for `user:1` with ids
+    `<prefix>-0` ...: a backlog that is there in full before any worker sees it."""
+    queue = producer.queue("critical-events")
+    await queue.pause()
+    await queue.addBulk([
+        {"name": "resources:created", "data": notification(["user:1"], f"{prefix}-{n}")}
+        for n in range(count)
+    ])
+    return queue
