@@ -23,7 +23,9 @@ python-socketio's per-recipient tasks do not promise):
   has not written yet, and is not inside a write. (An empty queue alone is not enough:
   a packet put while the writer waits is handed to it at once and leaves the queue
   empty before the writer has run to write it; from then the writer no longer counts
-  as waiting.) The frame goes straight to the transport.
+  as waiting.) The frame is written to the transport at the end of the loop iteration,
+  together with that socket's other frames of the iteration, in one `transport.write`
+  (`_flush`: under load several broadcasts share a TCP segment and a client read).
   aiohttp writes each of its own frames with `transport.write` calls in one synchronous
   step (no await between header and payload for uncompressed frames), so a direct write
   can fall only between two whole frames of the writer, never inside one.
@@ -40,7 +42,7 @@ python-socketio's per-recipient tasks do not promise):
   back-pressure bound is dropped (`BackPressure.drop`, reason `buffer_full`): it stopped
   reading, and it reconnects later.
 
-After a direct write that leaves the transport paused, a drain request (an empty
+After a write that leaves the transport paused, a drain request (an empty
 prebuilt message) is queued, so the socket's writer drains it with the send timeout
 exactly as after one of its own writes: a stalled client with little traffic is still
 dropped after `GATEWAY_SEND_TIMEOUT_SECONDS`, and until the transport drains, further
@@ -53,6 +55,7 @@ tests/integration/test_fastpath.py checks the behaviour end to end and fails lou
 python-socketio, engineio or aiohttp upgrade moves what this relies on.
 """
 
+import asyncio
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,7 +65,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 from socketio.async_manager import AsyncManager
 
-from gateway.backpressure import BackPressure, DropReason
+from gateway.backpressure import BackPressure, DropReason, SendQueue
 
 _TEXT_FIN = 0x81  # FIN + opcode 1 (text); RSV bits 0: no permessage-deflate
 _LEN16 = struct.Struct("!BBH")
@@ -153,6 +156,9 @@ class BroadcastFastPath:
         self.engineio_server = engineio_server
         self.back_pressure = back_pressure
         self.observer = observer
+        # Frames for idle sockets, written once per loop iteration (see `_flush`).
+        self._corked: dict[SendQueue, list[bytes]] = {}
+        self._flush_scheduled = False
 
     def deliver(self, eio_sids: Iterable[str], packet: BroadcastPacket) -> Delivery:
         """Hand `packet` to each socket now, without awaiting (so nothing interleaves).
@@ -162,6 +168,7 @@ class BroadcastFastPath:
         sockets = self.engineio_server.sockets
         limit = self.back_pressure.max_pending_bytes
         frame = packet.message.frame
+        corked = self._corked
         written = queued = normal = 0
         overflowing = []
         for eio_sid in eio_sids:
@@ -191,19 +198,42 @@ class BroadcastFastPath:
                 and queue.empty()
                 and not (buffered and websocket.protocol.writing_paused)
             ):
-                transport.write(frame)
+                corked.setdefault(queue, []).append(frame)
                 written += 1
-                if transport.get_write_buffer_size() and websocket.protocol.writing_paused:
-                    queue.put_nowait(_DRAIN)
             else:
                 queue.put_nowait(packet)
                 queued += 1
         for queue in overflowing:  # after the others are served: a drop logs and resets
             self.back_pressure.drop(queue, DropReason.BUFFER_FULL)
+        if corked and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
         delivery = Delivery(written, queued, normal, len(overflowing))
         if self.observer is not None:
             self.observer.broadcast_delivered(delivery)
         return delivery
+
+
+    def _flush(self) -> None:
+        """Write each socket's frames of this loop iteration in one `transport.write`.
+
+        Several broadcasts to a socket in one iteration (common under load, when jobs
+        finish together) then share TCP segments and the client's reads: measured at
+        40 jobs/s to 1,000 clients, 1.96 segments per message and 62 µs of client CPU
+        per message when every frame was written on its own, against Node's 1.65 and
+        27 µs. Scheduled with `call_soon` at the first frame of the iteration, so it
+        runs before anything the socket's writer is handed later (its wake-up is
+        scheduled after), and per-socket order holds."""
+        self._flush_scheduled = False
+        corked, self._corked = self._corked, {}
+        for queue, frames in corked.items():
+            websocket = queue.websocket
+            transport = websocket.transport
+            if queue.dropped or websocket.response.closed or transport.is_closing():
+                continue  # going away: what it would have read is moot
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            if transport.get_write_buffer_size() and websocket.protocol.writing_paused:
+                queue.put_nowait(_DRAIN)
 
 
 class FastPathManager(AsyncManager):  # type: ignore[misc]

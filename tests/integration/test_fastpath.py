@@ -208,6 +208,37 @@ async def test_emit_queues_behind_what_is_already_queued_for_a_socket(
     }
 
 
+async def test_broadcasts_in_one_loop_iteration_reach_a_socket_in_one_write(
+    start_gateway: StartGateway, closing: list[Any]
+) -> None:
+    """Emits that happen in the same loop iteration (several jobs finishing together)
+    share one transport write per socket, so their frames share TCP segments and the
+    client's reads; they still arrive whole and in order."""
+    gateway = await start_gateway()
+    client = await python_client(gateway, "coalesced", closing)
+    queue = eio_queue(gateway, client)
+    await writer_parked(queue)
+    transport = queue.websocket.transport
+    writes: list[bytes] = []
+
+    class RecordingTransport:
+        """The socket's real transport, with its writes recorded."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(transport, name)
+
+        def write(self, data: Any) -> None:
+            writes.append(bytes(data))
+            transport.write(data)
+
+    queue.websocket.transport = RecordingTransport()
+    before = fastpath_counts(gateway)
+    await asyncio.gather(*(emit(gateway, seq) for seq in range(5)))
+    assert await sequence_until(client, 4) == [0, 1, 2, 3, 4]
+    assert since(before, fastpath_counts(gateway))["written"] == 5
+    assert len(writes) == 1, [len(write) for write in writes]  # one per emit without it
+
+
 async def test_socket_in_two_rooms_gets_one_copy(
     start_gateway: StartGateway, closing: list[Any]
 ) -> None:
