@@ -157,7 +157,7 @@ class BroadcastFastPath:
         self.back_pressure = back_pressure
         self.observer = observer
         # Frames for idle sockets, written once per loop iteration (see `_flush`).
-        self._corked: dict[SendQueue, list[bytes]] = {}
+        self._corked: dict[SendQueue, bytes] = {}
         self._flush_scheduled = False
 
     def deliver(self, eio_sids: Iterable[str], packet: BroadcastPacket) -> Delivery:
@@ -198,7 +198,8 @@ class BroadcastFastPath:
                 and queue.empty()
                 and not (buffered and websocket.protocol.writing_paused)
             ):
-                corked.setdefault(queue, []).append(frame)
+                # Usually one frame per socket and iteration; a few under load.
+                corked[queue] = corked.get(queue, b"") + frame
                 written += 1
             else:
                 queue.put_nowait(packet)
@@ -229,9 +230,9 @@ class BroadcastFastPath:
         for queue, frames in corked.items():
             websocket = queue.websocket
             transport = websocket.transport
-            if queue.dropped or websocket.response.closed or transport.is_closing():
-                continue  # going away: what it would have read is moot
-            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            if transport.is_closing():
+                continue  # reset or closed since (a drop resets it): the client is going
+            transport.write(frames)
             if transport.get_write_buffer_size() and websocket.protocol.writing_paused:
                 queue.put_nowait(_DRAIN)
 
