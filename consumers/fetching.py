@@ -35,17 +35,19 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
         self._turns: deque[asyncio.Future[None]] = deque()
         self.fetches = 0
 
-    def _may_fetch(self) -> bool:
+    def _fetch_limit(self) -> int:
         # A drained queue gets one fetch at a time: bullmq's `getNextJob` blocks for a job
         # only in the first; any other fetch in flight would be an empty `moveToActive`.
-        allowed = 1 if self.drained else self._allowed
-        return self._in_flight < allowed or self.closing or self.paused
+        return 1 if self.drained else self._allowed
+
+    def _may_fetch(self) -> bool:
+        return self._in_flight < self._fetch_limit() or self.closing or self.paused
 
     def _hand_out_turns(self) -> None:
         if self.closing or self.paused:
             free = len(self._turns)  # all of them, to see it and return
         else:
-            free = (1 if self.drained else self._allowed) - self._in_flight
+            free = self._fetch_limit() - self._in_flight
         while free > 0 and self._turns:
             turn = self._turns.popleft()
             if not turn.done():

@@ -139,6 +139,7 @@ class PipelinedRedis(Redis):
         self._link: _Link | None = None
         self._opening: asyncio.Lock | None = None
         self._client_name: str | None = None
+        self._encoder: Callable[[Any], bytes] | None = None
         # TLS and unix sockets keep redis-py's own connections (not measured here).
         self._pipelines = self.connection_pool.connection_class in (
             Connection, SentinelManagedConnection
@@ -150,8 +151,7 @@ class PipelinedRedis(Redis):
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         if name == "CLIENT SETNAME":
             self._client_name = str_if_bytes(args[1])
-        encoder = self.connection_pool.get_encoder()  # type: ignore[no-untyped-call]
-        packed = pack(encoder.encode, args)
+        packed = pack(self._encode(), args)
         retry = self.get_retry()
         if retry is None:
             reply = await self._round_trip(packed, options)
@@ -168,6 +168,13 @@ class PipelinedRedis(Redis):
             result = callbacks[name](reply, **options)
             return await result if inspect.isawaitable(result) else result
         return reply
+
+    def _encode(self) -> Callable[[Any], bytes]:
+        """The pool's encoder, built once (redis-py builds one per call) on the first
+        command, after any change to the client's encoding settings."""
+        if self._encoder is None:
+            self._encoder = self.connection_pool.get_encoder().encode  # type: ignore[no-untyped-call]
+        return self._encoder
 
     async def _round_trip(self, packed: bytes, options: dict[str, Any]) -> Any:
         link = self._link
@@ -238,7 +245,7 @@ class PipelinedRedis(Redis):
         return link
 
     async def _handshake(self, link: _Link, settings: dict[str, Any]) -> None:
-        encode = self.connection_pool.get_encoder().encode  # type: ignore[no-untyped-call]
+        encode = self._encode()
         steps: list[tuple[Any, ...]] = []
         password, username = settings.get("password"), settings.get("username")
         if password is not None:

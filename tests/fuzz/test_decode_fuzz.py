@@ -51,12 +51,21 @@ json_scalars = (
     | st.floats()
     | hostile_text
 )
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(hostile_text, children, max_size=4),
-    max_leaves=12,
-)
+
+
+def json_shaped(
+    scalars: st.SearchStrategy[Any], keys: st.SearchStrategy[str], size: int, leaves: int
+) -> st.SearchStrategy[Any]:
+    """JSON-shaped values: `scalars`, and lists and objects (keyed by `keys`) of them."""
+    return st.recursive(
+        scalars,
+        lambda children: st.lists(children, max_size=size)
+        | st.dictionaries(keys, children, max_size=size),
+        max_leaves=leaves,
+    )
+
+
+json_values = json_shaped(json_scalars, hostile_text, size=4, leaves=12)
 
 
 def nested(depth: int, kind: str = "{") -> Any:
@@ -80,12 +89,7 @@ safe_scalars = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | safe_text
 )
-safe_values = st.recursive(
-    safe_scalars,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(safe_text, children, max_size=3),
-    max_leaves=8,
-)
+safe_values = json_shaped(safe_scalars, safe_text, size=3, leaves=8)
 safe_objects = st.dictionaries(safe_text, safe_values, max_size=4)
 _NOT_PRINTABLE = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")
 valid_events = st.one_of(
