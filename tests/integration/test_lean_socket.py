@@ -20,7 +20,9 @@ ENGINEIO_SOURCES = {
     "schedule_ping": "fe316639159cd70d34cdb911a055fc1a0056ff15615b8460a1ab6593c95e9372",
     "_send_ping": "67db82a704ea49d0ad34e967728cec06020d036431d67c1612162a907526cb43",
 }
-PER_CONNECTION_TASKS = ("_send_ping", "websocket_wait")
+# engineio's ping sleeper and receive task; `SendQueue.get` is the task Python 3.11's
+# wait_for made around a coroutine `get()` (ours returns a future).
+PER_CONNECTION_TASKS = ("_send_ping", "websocket_wait", "SendQueue.get")
 
 
 def test_engineio_still_has_what_lean_socket_copies() -> None:
@@ -59,6 +61,8 @@ async def test_idle_connections_have_no_ping_or_receive_tasks_and_stay_alive(
     ]
     try:
         assert _server_tasks_named(PER_CONNECTION_TASKS) == []
+        # Connected: no handshake timer is left waiting out its timeout.
+        assert not server._handshake_timers
         sockets = list(server.eio.sockets.values())
         assert len(sockets) == 10
         # Three rounds each, longer than ping interval + timeout: every ping is sent,
