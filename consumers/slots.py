@@ -13,13 +13,16 @@ consumers/fetching.py), run the processor, complete it with `fetch_next` while t
 worker is neither closing nor paused, and go on with the job that call returned under
 the token it was locked with. Retries, `UnrecoverableError`, delays, lock renewal,
 stalled-job checks and `close()` are bullmq's own: `close()` waits for
-`self.processing`, which holds the slots, and each slot ends after its current job.
+`self.processing`, which holds the slots, and each slot ends once it holds no job.
+A completion sent just before `close()` may still bring back a job, fetched and locked:
+the slot runs it too (its own completion then fetches nothing), as Node's worker does.
 
 Relies on bullmq 3.4's `Worker.run` attributes (`processing`, `jobs`, `lockManager`,
 `stalledCheckTimer`, `closing`, `paused`, `resume_event`, `forceClosing`), its
 `backend.moveToCompleted(..., fetch_next)` returning `{"result": next job data}` and
 `nextJobFromJobData`; tests/integration/test_fetching.py fails if the single call per
-job disappears, tests/integration/test_slots.py if a job is lost or run twice.
+job disappears, tests/integration/test_slots.py if a job is lost, run twice or left
+active by a close.
 """
 
 import asyncio
@@ -70,7 +73,10 @@ class SlotWorker(Worker):  # type: ignore[misc]
         serial = 0
         job: Job | None = None
         retry = {"delay_in_ms": self.opts["runRetryDelay"], "only_emit_error": True}
-        while not self.closing:
+        # A job in hand is run even once closing: a completion sent before `close()`
+        # may have fetched and locked it (as in Node's worker). Dropped, it would sit
+        # active until its lock lapsed and come back as stalled.
+        while job is not None or not self.closing:
             if job is None:
                 if self.paused:
                     await self.resume_event.wait()
