@@ -3,7 +3,7 @@ our control.
 
 Deflate: engineio builds aiohttp's WebSocketResponse without `compress=`, so deflate is
 negotiated whenever a client offers it (every browser does): about 20% more CPU and 4x
-the memory per connection (FACTS.md).
+the memory per connection (docs/dependencies.md).
 
 Back-pressure (gateway/backpressure.py): aiohttp's websocket writer waits for the
 transport to drain, without a timeout, once it has written 64 KiB while the transport
