@@ -3,7 +3,7 @@ websocket frame, then a `transport.write` of the same bytes per recipient.
 
 Why: python-socketio encodes a broadcast once, but then creates an asyncio task per
 recipient, puts the packet in each socket's queue, wakes each socket's writer task, which
-re-adds the Engine.IO prefix and builds a websocket frame in pure Python (FACTS.md): about
+re-adds the Engine.IO prefix and builds a websocket frame in pure Python (docs/dependencies.md): about
 8x Node's CPU per delivered message. Node builds the frame once and writes the same bytes
 to every socket; so do we.
 
