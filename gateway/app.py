@@ -1,7 +1,7 @@
 """Build the aiohttp app of one pod from `Settings`.
 
 Resources open in cleanup contexts in dependency order (Redis health client, the
-Socket.IO adapter, the queue consumers) and close in reverse (DESIGN.md, Lifecycle).
+Socket.IO adapter, the queue consumers) and close in reverse (docs/architecture.md, Lifecycle).
 """
 
 import asyncio
