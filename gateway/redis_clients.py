@@ -21,7 +21,7 @@ COMMAND_RETRIES = 4
 
 
 class SteppedBackoff(AbstractBackoff):
-    """Reconnect after 0.5 s, 1 s, 1.5 s, then every 2 s: the design's retry strategy
+    """Reconnect after 0.5 s, 1 s, 1.5 s, then every 2 s (docs/architecture.md)
     (`min(attempt * 500 ms, 2 s)`), so a failover is followed within a step."""
 
     def __init__(self, step: float = 0.5, cap: float = 2.0) -> None:
@@ -37,7 +37,7 @@ def _common_options(settings: RedisSettings) -> dict[str, Any]:
         "retry": Retry(SteppedBackoff(), retries=COMMAND_RETRIES),
         "retry_on_error": _RETRY_ERRORS,
         "socket_connect_timeout": 5,
-        # None: a blocking BZPOPMIN must not be cut by a read timeout (FACTS.md).
+        # None: a blocking BZPOPMIN must not be cut by a read timeout (docs/dependencies.md).
         "socket_timeout": None,
         "socket_keepalive": True,
         "health_check_interval": 10,
