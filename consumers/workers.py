@@ -15,7 +15,7 @@ from consumers.unreadable import FailUnreadableJobs, decode_tolerantly
 
 logger = logging.getLogger(__name__)
 
-# The design's reconnect step; the Redis client itself backs off 0.5 s to 2 s per command.
+# The reconnect step of docs/architecture.md; the Redis client itself backs off 0.5 s to 2 s per command.
 RUN_RETRY_DELAY_MS = 500
 # How long cancelled worker tasks get to end once the grace period is over.
 STOP_CANCEL_SECONDS = 2.0
@@ -49,7 +49,7 @@ class QueueConsumers:
             )
             worker.on("error", _log_worker_error(queue.name))
             # Without the version the blocking connection rounds sub-second delays up to
-            # whole seconds (FACTS.md); reading it first fixes that. bullmq also warns
+            # whole seconds (docs/dependencies.md); reading it first fixes that. bullmq also warns
             # about the eviction policy there; the gateway's own check reports it.
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "IMPORTANT! Eviction policy", UserWarning)
