@@ -15,7 +15,7 @@ from consumers.unreadable import FailUnreadableJobs, decode_tolerantly
 
 logger = logging.getLogger(__name__)
 
-# The reconnect step of docs/architecture.md; the Redis client itself backs off 0.5 s to 2 s per command.
+# The reconnect step of docs/architecture.md; the Redis client backs off 0.5 s to 2 s per command.
 RUN_RETRY_DELAY_MS = 500
 # How long cancelled worker tasks get to end once the grace period is over.
 STOP_CANCEL_SECONDS = 2.0
