@@ -21,7 +21,7 @@ COMMAND_RETRIES = 4
 
 
 class SteppedBackoff(AbstractBackoff):
-    """Reconnect after 0.5 s, 1 s, 1.5 s, then every 2 s (docs/architecture.md)
+    """Reconnect after 0.5 s, 1 s, 1.5 s, then every 2 s, as docs/architecture.md says
     (`min(attempt * 500 ms, 2 s)`), so a failover is followed within a step."""
 
     def __init__(self, step: float = 0.5, cap: float = 2.0) -> None:
