@@ -3,9 +3,9 @@ websocket frame, then a `transport.write` of the same bytes per recipient.
 
 Why: python-socketio encodes a broadcast once, but then creates an asyncio task per
 recipient, puts the packet in each socket's queue, wakes each socket's writer task, which
-re-adds the Engine.IO prefix and builds a websocket frame in pure Python (docs/dependencies.md): about
-8x Node's CPU per delivered message. Node builds the frame once and writes the same bytes
-to every socket; so do we.
+re-adds the Engine.IO prefix and builds a websocket frame in pure Python: about 8x
+Node's CPU per delivered message (docs/dependencies.md). Node builds the frame once and
+writes the same bytes to every socket; so do we.
 
 Where it hooks in: `FastPathManager.emit`, the client manager's *local* emit. Both an emit
 on this pod (`AsyncPubSubManager.emit` -> `_handle_emit`) and one arriving from another pod
