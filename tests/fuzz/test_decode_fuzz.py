@@ -1,4 +1,4 @@
-"""Fuzz the job decoder (issue 5): whatever a producer puts in a job, decoding either
+"""Fuzz the job decoder: whatever a producer puts in a job, decoding either
 gives a valid Notification or raises InvalidNotification whose message starts
 "invalid notification:" and names the field; never another exception (which would
 make BullMQ retry a job that can never succeed).

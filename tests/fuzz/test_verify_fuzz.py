@@ -1,9 +1,9 @@
-"""Fuzz `auth.verify` (issue 5): whatever a client sends as its token, verify returns a
+"""Fuzz `auth.verify`: whatever a client sends as its token, verify returns a
 Principal only for a genuinely valid token and otherwise raises the auth package's
 MissingToken ("Authentication failed") or InvalidToken ("Invalid token"), nothing else.
 
 Deviations found (all fixed) are regression tests at the end of this module; each
-names its finding in /work/notes/fuzz-findings.md.
+names its finding in docs/fuzz-findings.md.
 """
 
 import base64
