@@ -12,10 +12,12 @@ a job after the first. A quiet queue costs about two fetches per job; a backlog
 reaches full concurrency within a few fetches. Jobs themselves still run `concurrency` at a time.
 
 Relies on bullmq 3.4's `Worker.getNextJob`, `moveToActive`, `closing` and `paused`;
-tests/integration/test_fetching.py fails if the saving disappears.
+tests/integration/test_fetching.py fails if the saving disappears or a cancelled fetch
+does not stay cancelled.
 """
 
 import asyncio
+import contextlib
 from collections import deque
 from typing import Any
 
@@ -54,6 +56,13 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
                 turn.set_result(None)
                 free -= 1
 
+    def _leave_line(self, turn: "asyncio.Future[None]") -> None:
+        # A cancelled turn may already be gone: handing out turns drops cancelled ones
+        # in passing. `remove` would then raise ValueError in place of the
+        # CancelledError, and bullmq's `retryIfFailed` swallows a ValueError.
+        with contextlib.suppress(ValueError):
+            self._turns.remove(turn)
+
     async def getNextJob(self, token: str) -> Any:
         while not self._may_fetch():
             turn = asyncio.get_running_loop().create_future()
@@ -64,7 +73,7 @@ class PacedFetchWorker(Worker):  # type: ignore[misc]
                 if turn.done() and not turn.cancelled():
                     self._hand_out_turns()  # handed a turn it won't take: pass it on
                 else:
-                    self._turns.remove(turn)
+                    self._leave_line(turn)
                 raise
         if self.closing or self.paused:
             self._hand_out_turns()

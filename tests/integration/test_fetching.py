@@ -1,6 +1,12 @@
 """A quiet queue with high concurrency costs about two fetches per job, not dozens
-(consumers/fetching.py), and a backlog still runs its jobs concurrently."""
+(consumers/fetching.py), a backlog still runs its jobs concurrently, and a cancelled
+fetcher stays cancelled."""
 
+import asyncio
+
+import pytest
+
+from consumers.fetching import PacedFetchWorker
 from gateway.state import CONSUMERS
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
@@ -35,3 +41,33 @@ async def test_a_backlog_is_still_processed_concurrently(
     assert len({payload["id"] for _, payload in received}) == 200
     assert gateway.app[CONSUMERS].fetches["critical-events"] <= 2 * 200
     await client.close()
+
+
+async def test_a_cancelled_waiter_stays_cancelled_when_its_turn_was_dropped(
+    redis_url: str, producer: Producer
+) -> None:
+    """A fetcher waiting for a turn is cancelled just as the fetch in flight finds a job
+    and hands out turns, which drops the cancelled turn from the line. The waiter must
+    still end with its CancelledError: anything else is swallowed by bullmq's
+    `retryIfFailed`, and a slot told to stop would go on fetching."""
+    worker = PacedFetchWorker(
+        "critical-events", None, {"connection": redis_url, "concurrency": 4, "autorun": False}
+    )
+    worker.drained = True  # one fetch at a time; the first blocks waiting for a job
+    in_flight = asyncio.create_task(worker.getNextJob("first"))
+    waiter = asyncio.create_task(worker.getNextJob("second"))
+    # bullmq emits "active" when the fetch in flight has its job, in the same step as
+    # our fetch then ends and hands out turns.
+    worker.on("active", lambda *_: waiter.cancel())
+    try:
+        async with asyncio.timeout(5):
+            while not worker._turns:  # the waiter is in line
+                await asyncio.sleep(0.01)
+        await producer.add("resources:created", notification(["user:1"], "w-1"))
+        job = await asyncio.wait_for(in_flight, 10)
+        assert job is not None and job.data["id"] == "w-1"
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiter, 5)
+        assert not worker._turns
+    finally:
+        await worker.close()
