@@ -4,6 +4,8 @@ Every parser raises `SettingsError` naming the variable, so `python -m gateway` 
 with one line and exit status 2 (CONTRACT §1).
 """
 
+import hashlib
+import hmac
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,6 +19,7 @@ from config.settings import (
     AuthSettings,
     ConsumerSettings,
     QueueSettings,
+    RecoverySettings,
     RedisSettings,
     ServerSettings,
     Settings,
@@ -36,12 +39,14 @@ T = TypeVar("T")
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     env = _Env(environ)
+    auth = _auth(env)
     return Settings(
-        auth=_auth(env),
+        auth=auth,
         redis=_redis(env),
         server=_server(env),
         consumers=_consumers(env),
         throttle_rules=_throttle_rules(env),
+        recovery=_recovery(env, auth),
         log_level=env.get("LOG_LEVEL", "INFO", _log_level),
     )
 
@@ -333,3 +338,34 @@ def _auth(env: _Env) -> AuthSettings:
         user_claim=env.get("JWT_USER_CLAIM", "sub", str),
         department_claim=env.get("JWT_DEPARTMENT_CLAIM", "department", str),
     )
+
+
+# The pid signing key derived from JWT_SECRET when GATEWAY_RECOVERY_SECRET is unset: a
+# key of its own (HMAC of a fixed label), so a pid's signature says nothing of the JWT key.
+_PID_KEY_LABEL = b"notification-gateway recovery pid v1"
+
+
+def _recovery(env: _Env, auth: AuthSettings) -> RecoverySettings:
+    defaults = RecoverySettings()
+    retention = env.get(
+        "GATEWAY_RECOVERY_SECONDS", defaults.retention_seconds, _non_negative_float
+    )
+    max_entries = env.get(
+        "GATEWAY_RECOVERY_MAX_ENTRIES", defaults.max_entries, _positive_int
+    )
+    secret = env.raw("GATEWAY_RECOVERY_SECRET")
+    if retention == 0:
+        return RecoverySettings(0.0, max_entries, None)
+    if secret is not None and len(secret) < 16:
+        raise SettingsError("GATEWAY_RECOVERY_SECRET", "must be at least 16 characters")
+    if secret is None:
+        if auth.secret is None:
+            raise SettingsError(
+                "GATEWAY_RECOVERY_SECRET",
+                "required when tokens are verified with JWT_PUBLIC_KEY only"
+                " (or set GATEWAY_RECOVERY_SECONDS=0)",
+            )
+        secret = hmac.new(
+            auth.secret.reveal().encode(), _PID_KEY_LABEL, hashlib.sha256
+        ).hexdigest()
+    return RecoverySettings(retention, max_entries, Secret(secret))

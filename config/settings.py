@@ -93,10 +93,30 @@ class ConsumerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoverySettings:
+    """The notification log and Socket.IO connection state recovery (docs/recovery.md)."""
+
+    # How long emitted notifications are kept for reconnecting clients; 0: no log, no
+    # recovery, no offsets on events.
+    retention_seconds: float = 120.0
+    # At most this many notifications are kept per namespace, whatever their age: the
+    # memory bound (a burst beyond it makes older positions unrecoverable, never wrong).
+    max_entries: int = 100_000
+    # Signs the `pid` handed to clients (GATEWAY_RECOVERY_SECRET, else derived from
+    # JWT_SECRET by config.load). None only when recovery is off.
+    secret: Secret | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.retention_seconds > 0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     auth: AuthSettings
     redis: RedisSettings = field(default_factory=RedisSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     consumers: ConsumerSettings = field(default_factory=ConsumerSettings)
     throttle_rules: tuple[ThrottleRule, ...] = DEFAULT_THROTTLE_RULES
+    recovery: RecoverySettings = field(default_factory=RecoverySettings)
     log_level: str = "INFO"
