@@ -6,6 +6,10 @@ from typing import Any
 
 import socketio
 
+# How long no event must arrive for a client to count as quiet: a duplicate emitted with
+# the expected events (a job run twice, an emit from two pods) comes well within it.
+QUIET_SECONDS = 0.5
+
 
 class RecordingClient:
     """Connects to one namespace and puts every received event on a queue."""
@@ -64,13 +68,23 @@ class RecordingClient:
     async def next_event(self, timeout: float = 5.0) -> tuple[str, Any]:
         return await asyncio.wait_for(self.events.get(), timeout)
 
-    async def events_until_quiet(self, count: int, timeout: float = 10.0) -> list[tuple[str, Any]]:
-        """Exactly `count` events, waiting at most `timeout` in all."""
+    async def events_until_quiet(
+        self, count: int, timeout: float = 10.0, quiet: float = QUIET_SECONDS
+    ) -> list[tuple[str, Any]]:
+        """At least `count` events (waiting at most `timeout` for them), then every
+        further one until none has come for `quiet` seconds: a duplicate or a stray
+        event right behind the expected ones is returned too, for the caller's
+        assertions to see. Events that never stop coming fail after `timeout` more."""
         received = []
         async with asyncio.timeout(timeout):
             while len(received) < count:
                 received.append(await self.events.get())
-        return received
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    received.append(await asyncio.wait_for(self.events.get(), quiet))
+                except TimeoutError:
+                    return received
 
     def assert_nothing_received(self) -> None:
         assert self.events.empty(), f"unexpected events: {self.events._queue}"  # type: ignore[attr-defined]
