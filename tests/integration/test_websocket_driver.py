@@ -1,5 +1,5 @@
 """permessage-deflate is off unless GATEWAY_WEBSOCKET_COMPRESSION turns it on, and the
-engineio/aiohttp/asyncio behaviour that back-pressure relies on is still there.
+engineio and aiohttp behaviour that back-pressure relies on is still there.
 
 We replace engineio's aiohttp websocket driver and its sockets' queues
 (gateway/websocket.py, gateway/backpressure.py); if an upgrade renames what we rely on,
@@ -7,11 +7,12 @@ these tests fail loudly instead of compression silently coming back or slow clie
 silently growing the pod's memory again.
 """
 
-import asyncio
 import inspect
 import json
+import re
 
 import aiohttp
+import engineio.async_socket
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.web import WebSocketResponse
@@ -19,7 +20,7 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 
 from gateway.backpressure import SendQueue
 from gateway.state import SOCKETIO
-from gateway.websocket import websocket_driver
+from gateway.websocket import GatewayWebSocket
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
 from tests.support.tokens import mint
@@ -45,39 +46,42 @@ async def test_deflate_can_be_turned_on(start_gateway: StartGateway) -> None:
     # test_fastpath.py::test_deflate_sockets_take_the_normal_path.
 
 
-async def test_engineio_still_has_the_driver_we_replace(start_gateway: StartGateway) -> None:
-    assert callable(engineio_aiohttp.WebSocket.__call__)
+async def test_websocket_connections_are_served_by_our_driver(
+    start_gateway: StartGateway,
+) -> None:
+    """engineio still ships its aiohttp driver under the `_async["websocket"]` entry we
+    replace, and still builds each websocket connection's driver from its server's copy
+    of that table: a live connection is driven by the class the gateway installed, with
+    the gateway's settings. If engineio looked its driver up anywhere else, the swap
+    would silently do nothing (deflate back on, no back-pressure)."""
     assert engineio_aiohttp._async["websocket"] is engineio_aiohttp.WebSocket
     gateway = await start_gateway()
     installed = gateway.app[SOCKETIO].eio._async["websocket"]
-    assert issubclass(installed, engineio_aiohttp.WebSocket)
-    assert installed.__name__ == websocket_driver(False).__name__
+    assert installed is not engineio_aiohttp.WebSocket
+    client = await RecordingClient(gateway.url, "/data_owner", mint("ws", "A")).connect()
+    try:
+        socket = gateway.app[SOCKETIO].eio.sockets[client.sio.eio.sid]
+        driver = socket.queue.websocket
+        assert type(driver) is installed and isinstance(driver, GatewayWebSocket)
+        assert installed.back_pressure is not None
+        assert driver.compress is False and driver.response.compress == 0
+    finally:
+        await client.close()
 
 
 # Back-pressure (gateway/backpressure.py) relies on the following; each check names what
 # breaks if it stops being true.
 
 
-async def test_asyncio_queue_put_and_get_go_through_the_nowait_methods() -> None:
-    """SendQueue counts what it holds in put_nowait/get_nowait; engineio calls put/get."""
-    calls: list[str] = []
-
-    class Recording(asyncio.Queue[int]):
-        def put_nowait(self, item: int) -> None:
-            calls.append("put_nowait")
-            super().put_nowait(item)
-
-        def get_nowait(self) -> int:
-            calls.append("get_nowait")
-            return super().get_nowait()
-
-    queue = Recording()
-    await queue.put(1)
-    waiting = asyncio.ensure_future(queue.get())
-    assert await queue.get() == 1
-    await queue.put(2)
-    assert await waiting == 2
-    assert calls == ["put_nowait", "get_nowait", "put_nowait", "get_nowait"]
+def test_engineio_sockets_call_only_what_the_send_queue_has() -> None:
+    """SendQueue is not an asyncio.Queue: it has only the part of that interface engineio
+    uses. A socket calling anything else would raise AttributeError on a live
+    connection (its packets never sent)."""
+    source = inspect.getsource(engineio.async_socket)
+    called = set(re.findall(r"\bself\.queue\.(\w+)", source))
+    assert {"put", "get", "get_nowait", "put_nowait", "task_done", "join"} <= called, called
+    missing = {name for name in called if not callable(getattr(SendQueue, name, None))}
+    assert not missing, f"engineio calls SendQueue.{sorted(missing)}, which it lacks"
 
 
 def test_aiohttp_still_lets_us_drain_websocket_writes_ourselves() -> None:
