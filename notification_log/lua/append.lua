@@ -1,0 +1,42 @@
+-- Append one notification to the log and publish it to every pod, in one step.
+-- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] the namespace's entries stream,
+-- KEYS[4] its floor, KEYS[5..] the index stream of each target room.
+-- ARGV[1] retention ms (0: publish only), ARGV[2] max entries per namespace,
+-- ARGV[3] channel, ARGV[4] namespace, ARGV[5] rooms (space-separated),
+-- ARGV[6] the event's Socket.IO arguments as JSON without the closing bracket.
+-- Returns the offset. The message is "<offset>\n<namespace>\n<rooms>\n<args>".
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = 0
+local last = redis.call('GET', KEYS[1])
+if last then
+  local lms, lseq = string.match(last, '^(%d+)-(%d+)$')
+  lms = tonumber(lms)
+  if lms and ms <= lms then
+    ms = lms
+    seq = tonumber(lseq) + 1
+  end
+end
+local id = string.format('%d-%d', ms, seq)
+redis.call('SET', KEYS[1], id)
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[2], id)
+end
+local retention = tonumber(ARGV[1])
+if retention > 0 then
+  local cutoff = string.format('%d', ms - retention)
+  redis.call('XADD', KEYS[3], 'MINID', '~', cutoff, id, 'r', ARGV[5], 'a', ARGV[6])
+  redis.call('PEXPIRE', KEYS[3], retention)
+  for i = 5, #KEYS do
+    redis.call('XADD', KEYS[i], 'MINID', '~', cutoff, id, 'x', '')
+    redis.call('PEXPIRE', KEYS[i], retention)
+  end
+  local max = tonumber(ARGV[2])
+  if redis.call('XLEN', KEYS[3]) > max then
+    redis.call('XTRIM', KEYS[3], 'MAXLEN', max)
+    local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
+    redis.call('SET', KEYS[4], first[1][1], 'PX', retention)
+  end
+end
+redis.call('PUBLISH', ARGV[3], id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. ARGV[6])
+return id

@@ -1,0 +1,70 @@
+-- Everything sent to some rooms of one namespace after an offset, or why that can't be
+-- had complete. Never a part: either every notification after the offset, or none.
+-- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] entries stream, KEYS[4] floor,
+-- KEYS[5..] the rooms' index streams.
+-- ARGV[1] the epoch the offset belongs to, ARGV[2] the offset (exclusive start),
+-- ARGV[3] retention ms, ARGV[4] most entries returned, ARGV[5] clock slack ms.
+-- Returns {status, last, epoch, id1, rooms1, args1, id2, ...}; status is ok, reset
+-- (epoch differs: the log was lost), ahead (offset newer than the log: entries were
+-- lost), expired (older than retention), trimmed (the count bound removed entries
+-- after it), too_many (more than ARGV[4] to replay).
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+local last = redis.call('GET', KEYS[1]) or '0-0'
+local epoch = redis.call('GET', KEYS[2])
+if not epoch or epoch ~= ARGV[1] then
+  return {'reset', last, epoch or ''}
+end
+local start = ARGV[2]
+if before(last, start) then
+  return {'ahead', last, epoch}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local start_ms = parse(start)
+if start_ms < now - tonumber(ARGV[3]) + tonumber(ARGV[5]) then
+  return {'expired', last, epoch}
+end
+local floor = redis.call('GET', KEYS[4])
+if floor and before(start, floor) then
+  return {'trimmed', last, epoch}
+end
+local max = tonumber(ARGV[4])
+local ids, seen = {}, {}
+for i = 5, #KEYS do
+  local got = redis.call('XRANGE', KEYS[i], '(' .. start, last, 'COUNT', max + 1)
+  for _, entry in ipairs(got) do
+    local id = entry[1]
+    if not seen[id] then
+      seen[id] = true
+      ids[#ids + 1] = id
+    end
+  end
+  if #ids > max then
+    return {'too_many', last, epoch}
+  end
+end
+table.sort(ids, before)
+local out = {'ok', last, epoch}
+for _, id in ipairs(ids) do
+  local entry = redis.call('XRANGE', KEYS[3], id, id)
+  if #entry == 0 then
+    return {'trimmed', last, epoch}
+  end
+  local fields = entry[1][2]
+  local rooms, args = '', ''
+  for j = 1, #fields, 2 do
+    if fields[j] == 'r' then rooms = fields[j + 1] elseif fields[j] == 'a' then args = fields[j + 1] end
+  end
+  out[#out + 1] = id
+  out[#out + 1] = rooms
+  out[#out + 1] = args
+end
+return out
