@@ -26,6 +26,7 @@ from tests.fuzz.tokens import (
     NOW,
     PUBLIC_DER,
     PUBLIC_PEM,
+    SECRET,
     assemble,
     assert_refusal,
     b64,
@@ -304,6 +305,16 @@ def test_genuinely_signed_tokens_get_exactly_the_contract_verdict() -> None:
 
 # --- 4. The algorithm allow-list: nothing outside it, however it is signed ---
 
+# Valid under every fuzzed configuration (test_the_fuzzed_configurations_accept_...).
+VALID_CLAIMS = {"sub": "42", "uid": "42", "exp": NOW + 60, "aud": AUDIENCE, "iss": ISSUER}
+
+
+def assert_accepted(token: str, config: str) -> None:
+    """A refusal test's control: the same token without the defect under test passes,
+    so the test fails if verify refuses more than it should (or everything)."""
+    principal = verify(token, CONFIGS[config], NOW)
+    assert principal.user_id == "42" and principal.expires_at > NOW, principal
+
 
 @st.composite
 def outside_allow_list(draw: st.DrawFn) -> tuple[str, str]:
@@ -318,10 +329,9 @@ def outside_allow_list(draw: st.DrawFn) -> tuple[str, str]:
             st.text(max_size=10),
         ).filter(lambda name: name not in allowed)
     )
-    claims = {"sub": "42", "uid": "42", "exp": NOW + 60, "aud": AUDIENCE, "iss": ISSUER}
     # Genuinely signed for its alg where the issuer has a key for it (a token that an
     # allowed-list bypass would let through), otherwise signed with nothing.
-    return config, signed(claims, alg)
+    return config, signed(VALID_CLAIMS, alg)
 
 
 def test_algorithms_outside_the_allow_list_are_refused() -> None:
@@ -331,13 +341,13 @@ def test_algorithms_outside_the_allow_list_are_refused() -> None:
             verify(token, CONFIGS[config], NOW)
         assert refused.value.reason == "algorithm"
         assert refused.value.message == "Invalid token"
+        # The same claims under an allowed algorithm pass: the alg alone was refused.
+        assert_accepted(signed(VALID_CLAIMS, CONFIGS[config].algorithms[0]), config)
 
     run_property("verify: algorithm outside the allow-list", outside_allow_list(), check)
 
 
 # --- Deterministic attacks (every variant, every configuration) ---
-
-VALID_CLAIMS = {"sub": "42", "uid": "42", "exp": NOW + 60, "aud": AUDIENCE, "iss": ISSUER}
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS))
@@ -345,10 +355,14 @@ VALID_CLAIMS = {"sub": "42", "uid": "42", "exp": NOW + 60, "aud": AUDIENCE, "iss
 def test_alg_none_in_every_case_is_refused(config: str, alg: str) -> None:
     header = json.dumps({"alg": alg, "typ": "JWT"}).encode()
     unsigned = assemble(header, json.dumps(VALID_CLAIMS).encode(), sign=False)
-    for token in (unsigned, unsigned.rstrip(".") if unsigned.endswith(".") else unsigned + "."):
+    assert unsigned.endswith(".")  # an empty signature
+    # With its empty signature, and without it (two segments: not a JWS at all).
+    for token, reason in ((unsigned, "algorithm"), (unsigned.rstrip("."), "malformed")):
         with pytest.raises(InvalidToken) as refused:
             verify(token, CONFIGS[config], NOW)
         assert refused.value.message == "Invalid token"
+        assert refused.value.reason == reason
+    assert_accepted(signed(VALID_CLAIMS, CONFIGS[config].algorithms[0]), config)
 
 
 PEM_SECRETS = {
@@ -369,8 +383,13 @@ def test_hmac_signed_with_the_public_key_is_refused(config: str, secret: str, al
     signature = hmac_signature(alg, f"{header}.{body}".encode(), PEM_SECRETS[secret])
     with pytest.raises(InvalidToken) as refused:
         verify(f"{header}.{body}.{b64(signature)}", CONFIGS[config], NOW)
-    expected_reason = "algorithm" if alg not in CONFIGS[config].algorithms else "signature"
-    assert refused.value.reason == expected_reason
+    allowed = alg in CONFIGS[config].algorithms
+    assert refused.value.reason == ("signature" if allowed else "algorithm")
+    if allowed:  # the same header and claims, HMAC'd with the real secret, pass
+        genuine = hmac_signature(alg, f"{header}.{body}".encode(), SECRET.encode())
+        assert_accepted(f"{header}.{body}.{b64(genuine)}", config)
+    else:  # the same claims under the configured algorithm pass
+        assert_accepted(signed(VALID_CLAIMS, CONFIGS[config].algorithms[0]), config)
 
 
 def test_the_fuzzed_configurations_accept_their_own_valid_tokens() -> None:
@@ -392,10 +411,12 @@ FINDINGS = "docs/fuzz-findings.md"
     ids=["only-surrogates", "surrogate-payload", "valid-plus-surrogate"],
 )
 def test_token_with_lone_surrogates_is_invalid_token(token: str) -> None:
-    """aiohttp decodes header bytes that are not UTF-8 with surrogateescape, so an
+    """F1: aiohttp decodes header bytes that are not UTF-8 with surrogateescape, so an
     `Authorization: Bearer <bytes>` header reaches verify as such a string."""
-    with pytest.raises(InvalidToken):
+    with pytest.raises(InvalidToken) as refused:
         verify(token, CONFIGS["HS256"], NOW)
+    assert refused.value.reason == "malformed"
+    assert_accepted(signed(VALID_CLAIMS), "HS256")  # valid-plus-surrogate without it
 
 
 def _raw_claims(text: str) -> str:
@@ -403,24 +424,33 @@ def _raw_claims(text: str) -> str:
     return assemble(header, text.encode())
 
 
+_SOUND_EXP = '{"sub": "42", "exp": 1900000000}'
+_SOUND_NBF = '{"sub": "42", "exp": 1900000000, "nbf": 1700000000}'
+
+
 @pytest.mark.parametrize(
-    "claims",
+    ("claims", "reason", "sound"),
     [
-        '{"sub": "42", "exp": NaN}',
-        '{"sub": "42", "exp": Infinity}',
-        '{"sub": "42", "exp": 1e400}',
-        '{"sub": "42", "exp": 1' + "0" * 400 + "}",
-        '{"sub": "42", "exp": 1900000000, "nbf": NaN}',
-        '{"sub": "42", "exp": 1900000000, "nbf": true}',
+        ('{"sub": "42", "exp": NaN}', "malformed", _SOUND_EXP),
+        ('{"sub": "42", "exp": Infinity}', "malformed", _SOUND_EXP),
+        ('{"sub": "42", "exp": 1e400}', "malformed", _SOUND_EXP),
+        ('{"sub": "42", "exp": 1' + "0" * 400 + "}", "malformed", _SOUND_EXP),
+        ('{"sub": "42", "exp": 1900000000, "nbf": NaN}', "not_yet_valid", _SOUND_NBF),
+        ('{"sub": "42", "exp": 1900000000, "nbf": true}', "not_yet_valid", _SOUND_NBF),
     ],
     ids=["exp-NaN", "exp-Infinity", "exp-1e400", "exp-huge-int", "nbf-NaN", "nbf-true"],
 )
-def test_exp_and_nbf_must_be_finite_numbers(claims: str) -> None:
-    with pytest.raises(InvalidToken):
+def test_exp_and_nbf_must_be_finite_numbers(claims: str, reason: str, sound: str) -> None:
+    """F2; `sound` is the same payload with a finite number in place of the bad one."""
+    with pytest.raises(InvalidToken) as refused:
         verify(_raw_claims(claims), CONFIGS["HS256"], NOW)
+    assert refused.value.reason == reason
+    assert_accepted(_raw_claims(sound), "HS256")
 
 
-def _mismatched_configs() -> dict[str, tuple[VerificationKeys, str]]:
+def _mismatched_configs() -> dict[str, tuple[VerificationKeys, str, str]]:
+    """Case -> (a key set whose key does not fit the token's allowed alg, the token,
+    the configuration under which that same token is accepted)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -436,13 +466,17 @@ def _mismatched_configs() -> dict[str, tuple[VerificationKeys, str]]:
     return {
         # Any client picks `alg: RS256`; the configured key is an EC key.
         "EC key, RS256 allowed": (
-            keys(JWT_PUBLIC_KEY=ec_pem, JWT_ALGORITHMS="ES256,RS256"), signed(VALID_CLAIMS, "RS256")
+            keys(JWT_PUBLIC_KEY=ec_pem, JWT_ALGORITHMS="ES256,RS256"),
+            signed(VALID_CLAIMS, "RS256"),
+            "RS256",
         ),
         "JWT_SECRET holds a PEM": (
-            keys(JWT_SECRET=PUBLIC_PEM), signed(VALID_CLAIMS, "HS256")
+            keys(JWT_SECRET=PUBLIC_PEM), signed(VALID_CLAIMS, "HS256"), "HS256"
         ),
         "unparsable PEM": (
-            keys(JWT_PUBLIC_KEY=broken_pem, JWT_ALGORITHMS="RS256"), signed(VALID_CLAIMS, "RS256")
+            keys(JWT_PUBLIC_KEY=broken_pem, JWT_ALGORITHMS="RS256"),
+            signed(VALID_CLAIMS, "RS256"),
+            "RS256",
         ),
     }
 
@@ -452,23 +486,43 @@ MISMATCHED = _mismatched_configs()
 
 @pytest.mark.parametrize("case", sorted(MISMATCHED))
 def test_key_that_does_not_fit_the_algorithm_is_invalid_token(case: str) -> None:
-    config, token = MISMATCHED[case]
-    with pytest.raises(InvalidToken):
+    """F3: the key's own label, not an exception escaping verify."""
+    config, token, fitting = MISMATCHED[case]
+    with pytest.raises(InvalidToken) as refused:
         verify(token, config, NOW)
+    assert refused.value.reason == "key"
+    assert_accepted(token, fitting)
 
 
 @pytest.mark.parametrize(
-    "claims",
-    [{"sub": "John Smith"}, {"sub": ":42"}, {"sub": "42", "department": "Sales EU"}],
-    ids=["space-in-user", "leading-colon", "space-in-department"],
+    ("claims", "refused"),
+    [
+        ({"sub": "John Smith"}, "malformed_sub"),
+        ({"sub": ":42"}, "malformed_sub"),
+        ({"sub": "42", "department": "Sales EU"}, "malformed_department"),
+        ({"sub": "John.Smith"}, None),
+        ({"sub": "4:2", "department": "Sales-EU"}, None),
+        ({"sub": "Jörg", "department": "Ventes/Île"}, None),
+    ],
+    ids=[
+        "space-in-user", "leading-colon", "space-in-department",
+        "dotted-user", "inner-colon-and-dash", "non-ascii",
+    ],
 )
-def test_accepted_claims_give_rooms_producers_can_address(claims: dict[str, Any]) -> None:
-    """A Principal whose room a job's `rooms` can never name is a user who connects
-    fine and never receives anything: refuse such claims (or widen the room grammar)."""
-    try:
-        principal = verify(signed({**claims, "exp": NOW + 60}), CONFIGS["HS256"], NOW)
-    except InvalidToken:
+def test_accepted_claims_give_rooms_producers_can_address(
+    claims: dict[str, Any], refused: str | None
+) -> None:
+    """F5: a Principal whose room a job's `rooms` can never name is a user who connects
+    fine and never receives anything: such claims are refused; the others are accepted
+    and each of their rooms is one a job can address."""
+    token = signed({**claims, "exp": NOW + 60})
+    if refused is not None:
+        with pytest.raises(InvalidToken) as refusal:
+            verify(token, CONFIGS["HS256"], NOW)
+        assert refusal.value.reason == refused
         return
+    principal = verify(token, CONFIGS["HS256"], NOW)
+    assert principal.user_id == str(claims["sub"])
     decoder = NotificationDecoder(["/data_owner"], 16384, "bull")
     for room in principal.rooms:
         job = {"namespace": "/data_owner", "rooms": [room], "id": 1}

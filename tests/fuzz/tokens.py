@@ -41,8 +41,9 @@ _PYJWT_ALGORITHMS = get_default_algorithms()
 
 
 def keys(**env: str) -> VerificationKeys:
-    """Verification keys built the way the gateway builds them: from the environment."""
-    return keys_from_settings(load_settings(env).auth)
+    """Verification keys built the way the gateway builds them: from the environment
+    (connection recovery off: with a public key alone it would need a secret of its own)."""
+    return keys_from_settings(load_settings({"GATEWAY_RECOVERY_SECONDS": "0", **env}).auth)
 
 
 CONFIGS: dict[str, VerificationKeys] = {
@@ -162,7 +163,9 @@ def _room_claim(value: object) -> str | None:
     if value in (None, "") or isinstance(value, bool) or not isinstance(value, str | int):
         return None
     text = str(value)
-    return text if len(text) <= 256 and text.isprintable() else None
+    # Within the room grammar of jobs: no spaces, no leading ":" (finding F5).
+    addressable = " " not in text and not text.startswith(":")
+    return text if len(text) <= 256 and text.isprintable() and addressable else None
 
 
 # --- What every refusal must look like ---
