@@ -5,17 +5,21 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 
 from config import Settings, SettingsError, load_settings
-from gateway.app import build_app
+from gateway.app import ConsumersNotStarted, build_app
 from gateway.lifecycle import drain
 from gateway.redis_check import UnsafeRedis
+from gateway.state import POD_STATE
 
 logger = logging.getLogger("gateway")
 
 EXIT_BAD_SETTINGS = 2
+EXIT_FAILED = 1
 
 
 async def serve(settings: Settings) -> None:
@@ -30,12 +34,24 @@ async def serve(settings: Settings) -> None:
         site = web.TCPSite(runner, settings.server.host, settings.server.port, reuse_address=True)
         await site.start()
         logger.info("listening on %s:%d", settings.server.host, settings.server.port)
-        await stop.wait()
+        state = app[POD_STATE]
+        await _first_of(stop.wait(), state.failed.wait())
+        if state.failure is not None:  # a start-up step in the background refused or gave up
+            raise state.failure
         logger.info("shutdown signal received")
         await drain(app)
     finally:
         await runner.cleanup()
     logger.info("stopped")
+
+
+async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def main() -> int:
@@ -60,6 +76,9 @@ def main() -> int:
     except UnsafeRedis as error:
         print(f"gateway: refusing to start: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
+    except ConsumersNotStarted as error:
+        print(f"gateway: stopping: {error}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

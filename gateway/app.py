@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from auth import keys_from_settings
 from config import QueueSettings, Settings
@@ -45,6 +46,12 @@ from throttling import Throttle
 logger = logging.getLogger(__name__)
 
 ADAPTER_SUBSCRIBE_WAIT_SECONDS = 5.0
+# How long start-up waits for Redis' first answer before serving without it.
+REDIS_START_WAIT_SECONDS = 1.0
+
+
+class ConsumersNotStarted(RuntimeError):
+    """Redis went away while the queue consumers were starting."""
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -71,20 +78,44 @@ def build_app(settings: Settings) -> web.Application:
 
 
 async def _health_redis(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS].redis
-    client = redis_client(settings, decode_responses=True)
+    """Readiness' client and the eviction-policy check. A Redis that answers at once is
+    checked before the pod listens (a refusal stops start-up there); one that does not
+    is waited for in the background while the pod serves /healthz, and /readyz says why
+    it is not ready."""
+    settings, state = app[SETTINGS].redis, app[POD_STATE]
+    # No retries: a readiness probe is one attempt, answered at once with the reason.
+    client = redis_client(settings, decode_responses=True, retries=False)
     app[HEALTH_REDIS] = client
     check = EvictionPolicyCheck(client, app[METRICS], settings.require_noeviction)
+    first = asyncio.create_task(check.when_reachable(), name="redis-start-check")
     try:
-        await check.at_start()
+        await asyncio.wait([first], timeout=REDIS_START_WAIT_SECONDS)
+        if first.done():
+            first.result()
+            state.redis_checked.set()
     except BaseException:
+        first.cancel()
         await client.aclose()
         raise
-    rechecks = asyncio.create_task(check.run(), name="redis-policy-check")
+    watching = asyncio.create_task(_watch_redis(first, check, state), name="redis-policy-check")
     yield
-    rechecks.cancel()
-    await asyncio.gather(rechecks, return_exceptions=True)
+    watching.cancel()
+    first.cancel()
+    await asyncio.gather(watching, first, return_exceptions=True)
     await client.aclose()
+
+
+async def _watch_redis(
+    first: "asyncio.Task[str]", check: EvictionPolicyCheck, state: PodState
+) -> None:
+    """The start-up check's outcome (a refusal stops the pod), then the re-checks."""
+    try:
+        await first
+    except Exception as error:  # UnsafeRedis, or a bug: either way the pod must stop
+        state.fail(error)
+        return
+    state.redis_checked.set()
+    await check.run()
 
 
 async def _socketio(app: web.Application) -> AsyncIterator[None]:
@@ -92,7 +123,8 @@ async def _socketio(app: web.Application) -> AsyncIterator[None]:
     server.manager_initialized = True
     adapter.initialize()
     try:
-        await asyncio.wait_for(adapter.subscribed.wait(), ADAPTER_SUBSCRIBE_WAIT_SECONDS)
+        if app[POD_STATE].redis_checked.is_set():  # else it would only delay /healthz
+            await asyncio.wait_for(adapter.subscribed.wait(), ADAPTER_SUBSCRIBE_WAIT_SECONDS)
     except TimeoutError:
         logger.warning("adapter not subscribed yet; /readyz stays 503 until it is")
     yield
@@ -125,15 +157,30 @@ async def _consumers(app: web.Application) -> AsyncIterator[None]:
 
     consumers = QueueConsumers(settings.consumers, queue_client, processor)
     app[CONSUMERS] = consumers
-    await consumers.start()
+    starting = asyncio.create_task(_start_consumers(app[POD_STATE], consumers))
     yield
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
     await consumers.stop(grace_seconds=settings.server.drain_seconds)
     await throttling.scheduler.close()
     await throttle_client.aclose()
 
 
+async def _start_consumers(state: PodState, consumers: QueueConsumers) -> None:
+    """Once Redis has answered the start-up check: the workers read its version first.
+    `QueueConsumers` cannot be started twice, so if Redis went away again for longer
+    than the clients' retries the pod stops, and its orchestrator starts a new one."""
+    await state.redis_checked.wait()
+    if state.draining:
+        return
+    try:
+        await consumers.start()
+    except (RedisError, OSError) as error:
+        state.fail(ConsumersNotStarted(f"queue consumers could not start: {error}"))
+
+
 async def _ready(app: web.Application) -> AsyncIterator[None]:
     app[POD_STATE].started = True
-    logger.info("gateway ready")
+    logger.info("gateway started")
     yield
     app[POD_STATE].draining = True

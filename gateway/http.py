@@ -36,8 +36,11 @@ async def readiness_problems(app: web.Application) -> list[str]:
     try:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
             await app[HEALTH_REDIS].ping()  # type: ignore[misc]
-    except (TimeoutError, RedisError, OSError) as error:
-        problems.append(f"redis: {type(error).__name__}")
+    except TimeoutError:
+        problems.append(f"redis: no answer within {PING_TIMEOUT_SECONDS:g} s")
+    except (RedisError, OSError) as error:
+        # The reason, as the client saw it: "cannot connect to Redis at host:port: ..."
+        problems.append(f"redis: {type(error).__name__}: {error}")
     return problems
 
 

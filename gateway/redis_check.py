@@ -5,6 +5,11 @@ and an evicted job is a notification lost without a trace. The pod checks at sta
 then every minute (a failover may promote a replica configured differently): it logs a
 warning and sets `gateway_redis_maxmemory_policy{policy=...}`; with
 `REDIS_REQUIRE_NOEVICTION=true` it refuses to start instead.
+
+A Redis that does not answer yet is no reason to exit: a pod started while Redis
+restarts would crash-loop (with Kubernetes' growing back-off) exactly when it should
+come up. `when_reachable` asks again until Redis answers, then checks; readiness
+reports the wait meanwhile.
 """
 
 import asyncio
@@ -20,6 +25,9 @@ logger = logging.getLogger(__name__)
 SAFE_POLICY = "noeviction"
 UNKNOWN_POLICY = "unknown"
 RECHECK_SECONDS = 60.0
+# Asking an unreachable Redis again: after 0.5 s, then every second.
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 1.0
 
 
 class UnsafeRedis(RuntimeError):
@@ -56,6 +64,27 @@ class EvictionPolicyCheck:
             )
         self._record(policy)
         return policy
+
+    async def when_reachable(self) -> str:
+        """`at_start` once Redis answers, however long that takes; `UnsafeRedis` as
+        `at_start` raises it."""
+        delay = FIRST_RETRY_SECONDS
+        waited = False
+        while True:
+            try:
+                policy = await self.at_start()
+            except (RedisError, OSError) as error:
+                if not waited:
+                    logger.warning(
+                        "Redis does not answer (%s); /readyz is 503 until it does", error
+                    )
+                    waited = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
+                continue
+            if waited:
+                logger.info("Redis answers")
+            return policy
 
     async def run(self, interval: float = RECHECK_SECONDS) -> None:
         """Re-check forever; Redis being unreachable is readiness' business, not ours."""

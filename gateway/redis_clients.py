@@ -32,9 +32,9 @@ class SteppedBackoff(AbstractBackoff):
         return min(self._cap, self._step * max(failures, 1))
 
 
-def _common_options(settings: RedisSettings) -> dict[str, Any]:
+def _common_options(settings: RedisSettings, retries: bool) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "retry": Retry(SteppedBackoff(), retries=COMMAND_RETRIES),
+        "retry": Retry(SteppedBackoff(), retries=COMMAND_RETRIES if retries else 0),
         "retry_on_error": _RETRY_ERRORS,
         "socket_connect_timeout": 5,
         # None: a blocking BZPOPMIN must not be cut by a read timeout (docs/dependencies.md).
@@ -58,9 +58,12 @@ class SentinelMasterClient(PipelinedRedis):
             await sentinel.aclose()
 
 
-def redis_client(settings: RedisSettings, *, decode_responses: bool) -> "Redis":
-    """A new client with its own connection pool."""
-    options = _common_options(settings)
+def redis_client(
+    settings: RedisSettings, *, decode_responses: bool, retries: bool = True
+) -> "Redis":
+    """A new client with its own connection pool; `retries=False` for one whose every
+    command is a single attempt (readiness: the probe itself is the retry)."""
+    options = _common_options(settings, retries)
     if settings.sentinels:
         sentinel_password = settings.password_for_sentinels
         sentinel_options = (

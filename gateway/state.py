@@ -1,6 +1,7 @@
 """Typed keys for what the aiohttp app holds."""
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -15,10 +16,21 @@ from gateway.server import GatewayServer
 @dataclass(slots=True)
 class PodState:
     """Set by the lifecycle: `started` when the last cleanup context is up,
-    `draining` from the first moment of shutdown."""
+    `draining` from the first moment of shutdown. Start-up steps that wait for Redis
+    run in the background: `redis_checked` once Redis has answered the start-up check,
+    and `fail()` when one of them found that the pod must not run on."""
 
     started: bool = False
     draining: bool = False
+    redis_checked: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: BaseException | None = None
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def fail(self, error: BaseException) -> None:
+        """Stop the pod (`python -m gateway` exits and reports `error`)."""
+        if self.failure is None:
+            self.failure = error
+        self.failed.set()
 
 
 SETTINGS = web.AppKey("settings", Settings)
