@@ -8,7 +8,8 @@ from typing import Any
 
 from config import Settings, load_settings
 from config.settings import ConsumerSettings, RedisSettings, ServerSettings
-from tests.deploy.paths import ROOT, TEMPLATES, default_values
+from tests.deploy.paths import ROOT, default_values
+from tests.deploy.render import EXISTING_SECRET, merged, render
 
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 SECRET_SETTINGS = {"JWT_SECRET", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD"}
@@ -67,13 +68,11 @@ def names_read_by_config() -> set[str]:
 
 
 def names_set_by_chart() -> tuple[set[str], set[str]]:
-    """(ConfigMap data keys, Deployment env names)."""
-    configmap = (TEMPLATES / "configmap.yaml").read_text(encoding="utf-8")
-    data = configmap.split("\ndata:\n", 1)[1]
-    configmap_names = set(re.findall(r"^  ([A-Z][A-Z0-9_]*):", data, re.MULTILINE))
-    deployment = (TEMPLATES / "deployment.yaml").read_text(encoding="utf-8")
-    env_names = set(re.findall(r"^\s*- name: ([A-Z][A-Z0-9_]*)\s*$", deployment, re.MULTILINE))
-    return configmap_names, env_names
+    """(ConfigMap data keys, Deployment env names) of the chart rendered by Helm, with a
+    Secret so the Deployment's secret variables are rendered too."""
+    chart = render(EXISTING_SECRET)
+    env_names = {entry["name"] for entry in chart.container().get("env", [])}
+    return set(chart.configmap()["data"]), env_names
 
 
 def test_the_source_scan_finds_every_name_config_reads() -> None:
@@ -95,69 +94,19 @@ def test_secrets_are_set_from_a_secret_and_nothing_else_is() -> None:
     configmap_names, env_names = names_set_by_chart()
     assert env_names == SECRET_SETTINGS
     assert not configmap_names & SECRET_SETTINGS
-    deployment = (TEMPLATES / "deployment.yaml").read_text(encoding="utf-8")
-    for name in SECRET_SETTINGS:
-        assert re.search(rf"- name: {name}\s+valueFrom:\s+secretKeyRef:", deployment), name
+    for entry in render(EXISTING_SECRET).container()["env"]:
+        assert entry["valueFrom"]["secretKeyRef"]["name"] == "gateway-secrets", entry
 
 
-def chart_default_environment(values: dict[str, Any]) -> dict[str, str]:
-    """What templates/configmap.yaml makes of `values`, written again in Python.
-
-    Not a template renderer (none exists here): a mirror of the ConfigMap's few joins, so
-    the chart's default values can be fed to the real `load_settings`. Its keys are
-    checked against the template's, so it cannot silently miss a setting.
-    """
-    g, redis, jwt = values["gateway"], values["redis"], values["jwt"]
-
-    def number(value: float) -> str:  # Helm's toString of a YAML number
-        return str(int(value)) if float(value).is_integer() else str(value)
-
-    sentinel = redis["sentinel"]
-    return {
-        "GATEWAY_HOST": g["host"],
-        "GATEWAY_PORT": str(g["port"]),
-        "GATEWAY_NAMESPACES": ",".join(g["namespaces"]),
-        "GATEWAY_QUEUES": ",".join(f"{q['name']}={q['concurrency']}" for q in g["queues"]),
-        "QUEUE_PREFIX": g["queuePrefix"],
-        "QUEUE_LOCK_DURATION_MS": str(g["queueLockDurationMs"]),
-        "QUEUE_STALLED_INTERVAL_MS": str(g["queueStalledIntervalMs"]),
-        "THROTTLE_RULES": ",".join(
-            f"{r['event']}={number(r['seconds'])}" for r in g["throttleRules"]
-        ),
-        "MAX_PAYLOAD_BYTES": str(g["maxPayloadBytes"]),
-        "CORS_ALLOWED_ORIGINS": ",".join(g["corsAllowedOrigins"]),
-        "GATEWAY_DRAIN_SECONDS": number(g["drainSeconds"]),
-        "GATEWAY_SHUTDOWN_DELAY": number(g["shutdownDelaySeconds"]),
-        "GATEWAY_DISCONNECT_SPREAD_SECONDS": number(g["disconnectSpreadSeconds"]),
-        "GATEWAY_MAX_CONNECTIONS": str(g["maxConnections"]),
-        "GATEWAY_CLIENT_MESSAGE_RATE": number(g["clientMessageRate"]),
-        "GATEWAY_CLIENT_MESSAGE_BURST": str(g["clientMessageBurst"]),
-        "GATEWAY_HANDSHAKE_TIMEOUT": number(g["handshakeTimeoutSeconds"]),
-        "GATEWAY_MAX_PENDING_BYTES": str(g["maxPendingBytes"]),
-        "GATEWAY_SEND_TIMEOUT_SECONDS": number(g["sendTimeoutSeconds"]),
-        "GATEWAY_WEBSOCKET_COMPRESSION": str(g["websocketCompression"]).lower(),
-        "GATEWAY_BROADCAST_FASTPATH": str(g["broadcastFastPath"]).lower(),
-        "GATEWAY_PING_INTERVAL": number(g["pingIntervalSeconds"]),
-        "GATEWAY_PING_TIMEOUT": number(g["pingTimeoutSeconds"]),
-        "LOG_LEVEL": g["logLevel"],
-        "GATEWAY_LOCAL_MODE": str(g["localMode"]).lower(),
-        "REDIS_URL": redis["url"],
-        "REDIS_SENTINELS": ",".join(sentinel["sentinels"]) if sentinel["enabled"] else "",
-        "REDIS_SENTINEL_MASTER": sentinel["masterName"],
-        "REDIS_REQUIRE_NOEVICTION": str(redis["requireNoeviction"]).lower(),
-        "JWT_ALGORITHMS": ",".join(jwt["algorithms"]),
-        "JWT_PUBLIC_KEY": jwt["publicKey"],
-        "JWT_AUDIENCE": jwt["audience"],
-        "JWT_ISSUER": jwt["issuer"],
-        "JWT_USER_CLAIM": jwt["userClaim"],
-        "JWT_DEPARTMENT_CLAIM": jwt["departmentClaim"],
-    }
+def chart_environment(values: dict[str, Any]) -> dict[str, str]:
+    """The ConfigMap Helm renders for `values`: the environment a pod starts with."""
+    data = render(merged(EXISTING_SECRET, values)).configmap()["data"]
+    assert all(isinstance(value, str) for value in data.values())
+    return dict(data)
 
 
 def test_chart_defaults_are_the_gateway_defaults() -> None:
-    environment = chart_default_environment(default_values())
-    configmap_names, _ = names_set_by_chart()
-    assert environment.keys() == configmap_names, "the mirror is out of date with configmap.yaml"
+    environment = chart_environment({})
     settings = load_settings({**environment, "JWT_SECRET": "s" * 40})
     defaults = Settings(auth=settings.auth)
     assert settings.server == ServerSettings()
@@ -170,10 +119,24 @@ def test_chart_defaults_are_the_gateway_defaults() -> None:
 
 
 def test_chart_sentinel_values_reach_the_settings() -> None:
-    values = default_values()
-    values["redis"]["sentinel"] = {
-        "enabled": True, "sentinels": ["s-0:26379", "s-1:26379"], "masterName": "gw",
-    }
-    settings = load_settings({**chart_default_environment(values), "JWT_SECRET": "s" * 40})
+    sentinel = {"enabled": True, "sentinels": ["s-0:26379", "s-1:26379"], "masterName": "gw"}
+    environment = chart_environment({"redis": {"sentinel": sentinel}})
+    settings = load_settings({**environment, "JWT_SECRET": "s" * 40})
     assert settings.redis.sentinels == (("s-0", 26379), ("s-1", 26379))
     assert settings.redis.sentinel_master == "gw"
+
+
+def test_chart_numbers_reach_the_settings_unchanged() -> None:
+    """Helm reads YAML numbers as floats; large ones must still render as the gateway
+    parses them (`toString` gives "1.048576e+06", which no integer setting accepts)."""
+    environment = chart_environment({"gateway": {
+        "maxConnections": 5_000_000, "clientMessageBurst": 2_000_000,
+        "maxPendingBytes": 67_108_864, "clientMessageRate": 1_500_000,
+        "sendTimeoutSeconds": 0.25,
+    }})
+    server = load_settings({**environment, "JWT_SECRET": "s" * 40}).server
+    assert server.max_connections == 5_000_000
+    assert server.client_message_burst == 2_000_000
+    assert server.max_pending_bytes == 67_108_864
+    assert server.client_message_rate == 1_500_000
+    assert server.send_timeout_seconds == 0.25
