@@ -24,6 +24,7 @@ RUN python -m venv /opt/venv \
         --only-binary=:all: -r requirements.lock
 # Only the application packages; tests, benchmarks and tooling stay out.
 COPY config/ app/config/
+COPY jobformat/ app/jobformat/
 COPY auth/ app/auth/
 COPY throttling/ app/throttling/
 COPY consumers/ app/consumers/

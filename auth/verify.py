@@ -123,7 +123,7 @@ def _claim(claims: dict[str, Any], name: str, *, required: bool) -> str | None:
     if isinstance(value, bool) or not isinstance(value, _CLAIM_TYPES):
         raise InvalidToken(f"malformed_{name}")
     text = str(value)
-    # The room grammar of jobs (consumers/decode.py) has no spaces and no leading ":";
+    # The room grammar of jobs (jobformat/decode.py) has no spaces and no leading ":";
     # a claim outside it would connect a socket no notification can ever reach.
     if len(text) > 256 or not text.isprintable() or " " in text or text.startswith(":"):
         raise InvalidToken(f"malformed_{name}")

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 from bullmq import DelayedError, Job, UnrecoverableError
 
-from consumers.decode import InvalidNotification, NotificationDecoder, event_label
-from consumers.notification import Notification
 from consumers.observer import ConsumerObserver, Outcome
 from consumers.protocols import Notifier
 from consumers.trailing import TRAILING_JOB_NAME, TrailingScheduler
+from jobformat import InvalidNotification, Notification, NotificationDecoder, event_label
 from throttling import NotYet, Throttle, Verdict, trailing_job_id
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from consumers.notification import Notification
+from jobformat import Notification
 
 
 class Notifier(Protocol):

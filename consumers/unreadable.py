@@ -25,7 +25,7 @@ from typing import Any
 from bullmq import Job, Worker
 from redis.asyncio import Redis
 
-from consumers.decode import UnreadableJob
+from jobformat import UnreadableJob
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from redis.exceptions import RedisError
 from auth import keys_from_settings
 from config import QueueSettings, Settings
 from consumers import (
-    NotificationDecoder,
     NotificationProcessor,
     QueueConsumers,
     Throttling,
@@ -41,6 +40,7 @@ from gateway.state import (
     SOCKETIO,
     PodState,
 )
+from jobformat import NotificationDecoder
 from throttling import Throttle
 
 logger = logging.getLogger(__name__)

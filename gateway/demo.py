@@ -24,9 +24,9 @@ import jwt
 from aiohttp import web
 
 from config import Settings
-from consumers import InvalidNotification
 from gateway.redis_clients import redis_client
 from gateway.state import SETTINGS
+from jobformat import InvalidNotification
 from producer import NotificationProducer
 
 logger = logging.getLogger(__name__)

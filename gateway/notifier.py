@@ -1,5 +1,5 @@
-from consumers import Notification
 from gateway.server import GatewayServer
+from jobformat import Notification
 
 
 class SocketIONotifier:

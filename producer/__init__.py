@@ -5,7 +5,7 @@
                               rooms=["department:A"], id="res-123", data={"status": "ready"})
 """
 
-from consumers.decode import InvalidNotification, PayloadTooLarge
+from jobformat import InvalidNotification, PayloadTooLarge
 from producer.producer import (
     DEFAULT_JOB_OPTIONS,
     DEFAULT_QUEUE,

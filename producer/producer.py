@@ -1,8 +1,13 @@
 """`NotificationProducer`: add notification jobs (CONTRACT §2) from a Python service.
 
-The payload is checked by the consumers' own decoder before anything reaches Redis, so a
-job this API adds is one the gateway accepts: an invalid or fat payload raises
-`InvalidNotification` here, naming the field, instead of failing later in the gateway.
+The payload is checked by the gateway's own decoder (`jobformat`) before anything
+reaches Redis, so a job this API adds is one the gateway accepts: an invalid or fat
+payload raises `InvalidNotification` here, naming the field, instead of failing later in
+the gateway.
+
+bullmq is imported when the first job is added, not with this module: its package
+imports its Worker (and all that comes with it) as it loads, which a service that only
+adds jobs has no use for at import (tests/producer/test_imports.py).
 """
 
 import json
@@ -10,19 +15,22 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bullmq import Queue
 from redis.asyncio import Redis
 
 from config import ConsumerSettings, ServerSettings, Settings
-from consumers.decode import (
+from jobformat import (
     InvalidNotification,
     NotificationDecoder,
     PayloadTooLarge,
+    check_job_id,
     iso_timestamp,
+    trace_id_for,
 )
-from producer.job_ids import check_job_id, trace_id_for
+
+if TYPE_CHECKING:
+    from bullmq import Queue
 
 DEFAULT_QUEUE = "critical-events"
 _GATEWAY_SERVER, _GATEWAY_CONSUMERS = ServerSettings(), ConsumerSettings()
@@ -161,9 +169,11 @@ class NotificationProducer:
     ) -> None:
         await self.close()
 
-    def _queue(self, name: str) -> Queue:
+    def _queue(self, name: str) -> "Queue":
         # Queue objects hold only the shared client (closed in `close`, never by them).
         if name not in self._queues:
+            from bullmq import Queue  # here, not at import: see the module's docstring
+
             self._queues[name] = Queue(name, {"connection": self._client, "prefix": self._prefix})
         return self._queues[name]
 

@@ -22,7 +22,7 @@ export const DEFAULT_JOB_OPTIONS = Object.freeze({
   removeOnComplete: 1000,
   removeOnFail: 5000,
 });
-// The Python producer's namespace (producer/job_ids.py): both derive the same trace id
+// The Python producer's namespace (jobformat/job_ids.py): both derive the same trace id
 // from the same (prefix, queue, jobId).
 const TRACE_NAMESPACE = "0b3e6f52-8a4d-4c1e-b7a9-5d2f6c8e1a47";
 

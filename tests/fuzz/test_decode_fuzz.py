@@ -16,9 +16,8 @@ import orjson
 import pytest
 from hypothesis import strategies as st
 
-from consumers import InvalidNotification, NotificationDecoder
-from consumers.decode import MAX_EVENT_NAME_LENGTH, MAX_ID_LENGTH, RESERVED_EVENTS, iso_timestamp
-from consumers.notification import Notification
+from jobformat import InvalidNotification, Notification, NotificationDecoder
+from jobformat.decode import MAX_EVENT_NAME_LENGTH, MAX_ID_LENGTH, RESERVED_EVENTS, iso_timestamp
 from tests.fuzz.budget import run_property
 
 NAMESPACES = ("/data_owner", "/billing")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from auth import InvalidToken, VerificationKeys, verify
 from auth.verify import MAX_TOKEN_LENGTH
-from consumers import InvalidNotification, NotificationDecoder
+from jobformat import InvalidNotification, NotificationDecoder
 from tests.fuzz.budget import run_property
 from tests.fuzz.tokens import (
     ALG_NONE_VARIANTS,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from producer.job_ids import trace_id_for
+from jobformat import trace_id_for
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
 from tests.support.node import ROOT, require_node

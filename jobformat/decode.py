@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from consumers.notification import Notification
+from jobformat.notification import Notification
 
 REASON_PREFIX = "invalid notification: "
 MAX_EVENT_NAME_LENGTH = 128

@@ -7,7 +7,7 @@ every retry too, so clients that de-duplicate on `metadata.trace_id` drop a repe
 
 import uuid
 
-from consumers.decode import InvalidNotification
+from jobformat.decode import InvalidNotification
 
 MAX_JOB_ID_LENGTH = 256
 # Not the decoder's namespace: the decoder derives per-attempt-stable ids from the job's

@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumers import InvalidNotification, NotificationDecoder
-from consumers.decode import _TRACE_NAMESPACE, iso_timestamp, uuid5_text
+from jobformat import InvalidNotification, NotificationDecoder
+from jobformat.decode import _TRACE_NAMESPACE, iso_timestamp, uuid5_text
 
 DECODER = NotificationDecoder(["/data_owner"], 16384, "bull")
 CREATED = 1_795_860_000_123  # 2026-11-28T...
