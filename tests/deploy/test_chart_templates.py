@@ -308,6 +308,11 @@ def test_affinity_follows_sticky_session_mode(rendered: dict[str, Rendered]) -> 
     assert cookie.one("Ingress")["spec"]["tls"] == TLS
     assert "long-polling is supported through cookie affinity" in cookie.notes
 
+    month = render(merged(VARIANTS["cookie-affinity-tls"], {
+        "stickySessions": {"cookieMaxAgeSeconds": 30 * 86400},
+    })).one("Ingress")["metadata"]["annotations"]
+    assert month[prefix + "session-cookie-max-age"] == "2592000", "not 2.592e+06"
+
     client_ip = rendered["client-ip-affinity"].one("Service")["spec"]
     assert client_ip["sessionAffinity"] == "ClientIP"
     assert client_ip["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
