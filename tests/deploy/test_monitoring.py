@@ -93,12 +93,3 @@ def test_dashboard_covers_every_gateway_metric() -> None:
     assert any('outcome="throttled"' in e for e in exprs)
     assert any('outcome="failed"' in e for e in exprs)
 
-
-def test_chart_embeds_the_rules_and_dashboard_files() -> None:
-    templates = CHART / "templates"
-    assert '.Files.Get "files/prometheus-rules.yaml"' in (
-        templates / "prometheusrule.yaml"
-    ).read_text(encoding="utf-8")
-    assert '.Files.Get "dashboards/gateway-dashboard.json"' in (
-        templates / "grafana-dashboard.yaml"
-    ).read_text(encoding="utf-8")
