@@ -92,4 +92,3 @@ def test_dashboard_covers_every_gateway_metric() -> None:
     assert quantiles >= {"0.5", "0.9", "0.99"}
     assert any('outcome="throttled"' in e for e in exprs)
     assert any('outcome="failed"' in e for e in exprs)
-
