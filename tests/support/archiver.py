@@ -25,7 +25,6 @@ def archiver_env(redis_url: str, database_url: str, **overrides: str) -> dict[st
         "GATEWAY_QUEUES": QUEUES,
         "ARCHIVE_MIN_AGE_SECONDS": "0",
         "ARCHIVE_INTERVAL_SECONDS": "0.2",
-        "ARCHIVE_METRICS_PORT": "0",
         "LOG_LEVEL": "INFO",
     }
     env.update(overrides)
@@ -44,8 +43,7 @@ class ArchiverProcess:
             **env,
             "PYTHONUNBUFFERED": "1",
         }
-        if self.env["ARCHIVE_METRICS_PORT"] == "0":
-            self.metrics_port = 0
+        self.metrics_port = int(self.env["ARCHIVE_METRICS_PORT"])
         self.args = args
         self.log_path = log_dir / f"archiver-{id(self)}.log"
         self.process: asyncio.subprocess.Process | None = None
@@ -100,7 +98,7 @@ async def run_archiver(env: dict[str, str], *args: str, timeout: float = 30.0) -
     """Run `python -m archiver <args>` to completion: (exit status, stdout + stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "archiver", *args,
-        cwd=ROOT, env={"PATH": os.environ.get("PATH", ""), **env},
+        cwd=ROOT, env={"PATH": os.environ.get("PATH", ""), "ARCHIVE_METRICS_PORT": "0", **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout)
