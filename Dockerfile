@@ -30,6 +30,7 @@ COPY throttling/ app/throttling/
 COPY consumers/ app/consumers/
 COPY producer/ app/producer/
 COPY gateway/ app/gateway/
+COPY archiver/ app/archiver/
 # Byte-compile at build time: the running container must not write next to the sources.
 RUN python -m compileall -q app
 
