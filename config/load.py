@@ -164,6 +164,11 @@ def _redis(env: _Env) -> RedisSettings:
         password=Secret(password) if password else None,
         password_for_sentinels=Secret(sentinel_password) if sentinel_password else None,
         require_noeviction=env.get("REDIS_REQUIRE_NOEVICTION", False, _boolean),
+        command_timeout_seconds=env.get(
+            "REDIS_COMMAND_TIMEOUT_SECONDS",
+            RedisSettings().command_timeout_seconds,
+            _positive_float,
+        ),
     )
 
 

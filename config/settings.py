@@ -18,6 +18,11 @@ class RedisSettings:
     password_for_sentinels: Secret | None = None
     # Refuse to start unless Redis' maxmemory-policy is noeviction (else only warn).
     require_noeviction: bool = False
+    # A reply that takes longer fails its command and the connection, which is opened
+    # again: a frozen Redis or a silently dropped connection would otherwise hold jobs
+    # until TCP gives up, minutes later. Below the job lock's renewal period (half of
+    # QUEUE_LOCK_DURATION_MS), so a renewal can be retried before the lock lapses.
+    command_timeout_seconds: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)

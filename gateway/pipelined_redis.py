@@ -18,6 +18,16 @@ Retries follow the pool clients': on a lost connection a command is retried afte
 same stepped backoff; behind Sentinel the master is looked up again before each
 connect, and a `READONLY` reply (a demoted master) drops the connection like a lost
 one, as redis-py's Sentinel connections do.
+
+Every reply has a deadline (`command_timeout`, REDIS_COMMAND_TIMEOUT_SECONDS): when
+the oldest command waiting on the connection has had no reply for that long, the
+connection is failed (every command waiting on it raises redis-py's `TimeoutError`)
+and the retry opens a new one. Without it a half-open connection (a frozen Redis, a
+network path dropped without a reset) held job completion, lock renewal and publishing
+until TCP gave up, minutes later. Pool connections have redis-py's `socket_timeout`
+instead (gateway/redis_clients.py), and pub/sub, which waits for messages as long as
+there are none, reads in steps and fails only when its health-check PING goes
+unanswered for that long (`DeadlinePubSub`).
 """
 
 import asyncio
@@ -30,6 +40,7 @@ from typing import Any, cast
 import hiredis
 from redis._parsers import BaseParser
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
 from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -51,14 +62,20 @@ _EMPTY = object()
 
 
 class _Link(asyncio.Protocol):
-    """One connection: bytes out once per loop iteration, replies matched in order."""
+    """One connection: bytes out once per loop iteration, replies matched in order,
+    each within `timeout` seconds of its command (None: no deadline)."""
 
-    def __init__(self, reader: hiredis.Reader) -> None:
+    def __init__(self, reader: hiredis.Reader, timeout: float | None = None) -> None:
         self._reader = reader
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        # (the caller's future, when its reply is due), in the order sent.
+        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._outgoing: list[bytes] = []
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
+        self._timeout = timeout
+        # One timer at a time, for the oldest command: replies come in order, so if it
+        # is answered in time, the commands after it are checked when it fires again.
+        self._timer: asyncio.TimerHandle | None = None
         self.lost: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -75,8 +92,25 @@ class _Link(asyncio.Protocol):
         if not self._outgoing:
             self._loop.call_soon(self._flush)
         self._outgoing.append(packed)
-        self._waiting.append(future)
+        if self._timeout is None:
+            self._waiting.append((future, 0.0))
+            return future
+        due = self._loop.time() + self._timeout
+        self._waiting.append((future, due))
+        if self._timer is None:
+            self._timer = self._loop.call_at(due, self._check_deadline)
         return future
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self.lost is not None or not self._waiting:
+            return
+        _, due = self._waiting[0]
+        # Timers may fire up to the clock's resolution early.
+        if due <= self._loop.time() + 0.001:
+            self.close(RedisTimeoutError(f"no reply from Redis within {self._timeout:g} s"))
+        else:
+            self._timer = self._loop.call_at(due, self._check_deadline)
 
     def _flush(self) -> None:
         if self._transport is not None and self.lost is None and self._outgoing:
@@ -89,7 +123,7 @@ class _Link(asyncio.Protocol):
         waiting = self._waiting
         try:
             while (reply := reader.gets()) is not False:
-                future = waiting.popleft()
+                future, _ = waiting.popleft()
                 if future.done():  # its caller was cancelled
                     continue
                 if isinstance(reply, Exception):
@@ -110,9 +144,12 @@ class _Link(asyncio.Protocol):
     def _fail(self, reason: Exception) -> None:
         if self.lost is None:
             self.lost = reason
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._outgoing.clear()
         while self._waiting:
-            future = self._waiting.popleft()
+            future, _ = self._waiting.popleft()
             if not future.done():
                 future.set_exception(self.lost)
 
@@ -136,6 +173,9 @@ class PipelinedRedis(Redis):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Seconds a reply may take (None: no deadline); set after construction, since
+        # a Sentinel's `master_for` passes keyword arguments to the pool, not here.
+        self.command_timeout: float | None = None
         self._link: _Link | None = None
         self._opening: asyncio.Lock | None = None
         self._client_name: str | None = None
@@ -229,7 +269,9 @@ class PipelinedRedis(Redis):
         try:
             async with asyncio.timeout(settings.get("socket_connect_timeout")):
                 _, link = await loop.create_connection(
-                    lambda: _Link(hiredis.Reader(**reader_options)), host, port
+                    lambda: _Link(hiredis.Reader(**reader_options), self.command_timeout),
+                    host,
+                    port,
                 )
                 try:
                     await self._handshake(link, settings)
@@ -262,6 +304,54 @@ class PipelinedRedis(Redis):
         self._drop(RedisConnectionError("client closed"))
         await super().aclose(close_connection_pool)
 
+    def pubsub(self, **kwargs: Any) -> "DeadlinePubSub":
+        return DeadlinePubSub(
+            self.connection_pool,
+            event_dispatcher=self._event_dispatcher,
+            reply_timeout=self.command_timeout,
+            **kwargs,
+        )
+
     def is_pipelined(self) -> bool:
         """For readiness and tests: a connection of its own is open."""
         return self._link is not None and self._link.lost is None
+
+
+class DeadlinePubSub(PubSub):
+    """redis-py's `PubSub`, for a pool whose connections have a `socket_timeout`.
+
+    `listen()` would read with that timeout and tear down a subscription that is merely
+    quiet. Here a blocking read is a loop of reads of at most `reply_timeout` seconds:
+    each step lets redis-py send its health-check PING (`health_check_interval`), and
+    when nothing, not even that PING's reply, has arrived for the interval plus
+    `reply_timeout`, the connection is taken for dead and `TimeoutError` raised, as a
+    command without a reply would be. Overrides `parse_response` (public, but called
+    by `listen()` with `block=True`; redis-py 7.4) and reads the connection's
+    `next_health_check`, which redis-py moves forward on every reply it reads.
+    """
+
+    def __init__(self, *args: Any, reply_timeout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reply_timeout = reply_timeout
+
+    async def parse_response(  # the overridden signature
+        self, block: bool = True, timeout: float = 0  # noqa: ASYNC109
+    ) -> Any:
+        step = self._reply_timeout
+        if not block or step is None:
+            return await super().parse_response(block=block, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        while True:
+            response = await super().parse_response(block=False, timeout=step)
+            if response is not None:
+                return response
+            connection = self.connection
+            interval = getattr(connection, "health_check_interval", 0)
+            last_due = getattr(connection, "next_health_check", 0.0)
+            if interval and loop.time() > last_due + step:
+                # The PING sent once `last_due` passed has had no reply for `step`.
+                if connection is not None:
+                    await connection.disconnect(nowait=True)
+                raise RedisTimeoutError(
+                    f"no reply from Redis to the subscription's PING within {step:g} s"
+                )

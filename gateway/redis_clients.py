@@ -3,7 +3,7 @@ consumers, the adapter and readiness all follow the same master (URL or Sentinel
 They are `PipelinedRedis` clients: one pipelined connection for ordinary commands
 (gateway/pipelined_redis.py), the pool for blocking ones, pipelines and pub/sub."""
 
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -18,6 +18,10 @@ _RETRY_ERRORS: list[type[Exception]] = [ConnectionError, TimeoutError, BusyLoadi
 # A command retries for about 5 s (0.5 + 1 + 1.5 + 2), long enough to ride out a
 # Sentinel failover; callers (BullMQ's worker loop, the adapter) keep trying after that.
 COMMAND_RETRIES = 4
+# bullmq's longest blocking wait for a job (`maximumBlockTimeout`, seconds): the pool's
+# read timeout must be longer, or an idle worker's BZPOPMIN is cut and its retry
+# backoff delays the next pickup (redis-py 8's 5 s default did that).
+BLOCKING_WAIT_SECONDS = 10.0
 
 
 class SteppedBackoff(AbstractBackoff):
@@ -37,8 +41,10 @@ def _common_options(settings: RedisSettings, retries: bool) -> dict[str, Any]:
         "retry": Retry(SteppedBackoff(), retries=COMMAND_RETRIES if retries else 0),
         "retry_on_error": _RETRY_ERRORS,
         "socket_connect_timeout": 5,
-        # None: a blocking BZPOPMIN must not be cut by a read timeout (docs/dependencies.md).
-        "socket_timeout": None,
+        # Pool connections (blocking commands, pipelines, pub/sub): a reply may take
+        # the longest blocking wait plus the command deadline. Pub/sub, quiet for as long
+        # as nobody publishes, reads in steps instead (gateway/pipelined_redis.py).
+        "socket_timeout": BLOCKING_WAIT_SECONDS + settings.command_timeout_seconds,
         "socket_keepalive": True,
         "health_check_interval": 10,
     }
@@ -71,16 +77,23 @@ def redis_client(
         )
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(settings.sentinels),
-            sentinel_kwargs={**sentinel_options, "socket_connect_timeout": 2},
+            sentinel_kwargs={
+                **sentinel_options,
+                "socket_connect_timeout": 2,
+                "socket_timeout": settings.command_timeout_seconds,
+            },
             **options,
         )
-        master: Redis = sentinel.master_for(
+        master: PipelinedRedis = sentinel.master_for(
             settings.sentinel_master,
             redis_class=SentinelMasterClient,
             decode_responses=decode_responses,
         )
+        master.command_timeout = settings.command_timeout_seconds
         return master
-    client: Redis = PipelinedRedis.from_url(
-        settings.url, decode_responses=decode_responses, **options
+    client = cast(
+        PipelinedRedis,
+        PipelinedRedis.from_url(settings.url, decode_responses=decode_responses, **options),
     )
+    client.command_timeout = settings.command_timeout_seconds
     return client

@@ -1,11 +1,17 @@
 """The pipelined client (gateway/pipelined_redis.py) against real redis-servers: one
 connection for many concurrent commands, replies matched in order, errors mapped as
 redis-py maps them, blocking commands kept off the shared connection, a restart and a
-password handled."""
+password handled, and a deadline on every reply (a SIGSTOPped server answers nothing
+while its connections stay open, as a half-open connection does)."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio.retry import Retry
@@ -15,10 +21,20 @@ from redis.exceptions import (
     NoScriptError,
     ResponseError,
 )
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from config import RedisSettings
+from gateway import redis_clients
 from gateway.pipelined_redis import PipelinedRedis
-from gateway.redis_clients import SteppedBackoff
+from gateway.redis_clients import SteppedBackoff, redis_client
+from tests.support.clients import RecordingClient
+from tests.support.gateway import GatewayProcess, base_env, run_module
+from tests.support.jobs import Producer, notification
 from tests.support.redis_proc import RedisProcess
+from tests.support.tokens import mint
+
+# What a deadline may overrun by on this shared 2-core machine (loop and timer latency).
+MARGIN = 0.5
 
 
 def pipelined(url: str, **options: object) -> PipelinedRedis:
@@ -119,3 +135,186 @@ async def test_password_and_database_are_sent_first(tmp_path: Path) -> None:
         await good.aclose()
         await bad.aclose()
         server.stop()
+
+
+@contextmanager
+def frozen(server: RedisProcess) -> Iterator[None]:
+    """`server` stopped with SIGSTOP: its connections stay open, nothing is answered
+    (and the kernel still accepts new connections), until SIGCONT."""
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+async def test_commands_a_frozen_server_never_answers_fail_at_the_deadline(
+    own_server: RedisProcess,
+) -> None:
+    client = pipelined(own_server.url, retry=None, decode_responses=True)
+    client.command_timeout = 0.5
+    try:
+        assert await client.set("frozen:key", "1")
+        with frozen(own_server):
+            began = time.monotonic()
+            async with asyncio.timeout(5):  # without a deadline: forever
+                results = await asyncio.gather(
+                    *(client.get("frozen:key") for _ in range(20)),
+                    client.incr("frozen:counter"),
+                    return_exceptions=True,
+                )
+            elapsed = time.monotonic() - began
+            # Every command waiting on the connection failed with it, as redis-py's
+            # TimeoutError (which BullMQ's worker and the retries treat as transient).
+            assert all(isinstance(result, RedisTimeoutError) for result in results), results
+            assert 0.45 <= elapsed < 0.5 + MARGIN, elapsed
+            assert not client.is_pipelined()
+        # Continued: the next command opens a new connection and is answered.
+        async with asyncio.timeout(5):
+            assert await client.get("frozen:key") == "1"
+        assert client.is_pipelined()
+    finally:
+        await client.aclose()
+
+
+async def test_a_command_outlasting_a_freeze_is_retried_on_a_new_connection(
+    own_server: RedisProcess,
+) -> None:
+    client = pipelined(own_server.url, decode_responses=True)  # retries for ~4 s
+    client.command_timeout = 0.3
+    try:
+        before = await client.client_id()
+        with frozen(own_server):
+            pending = asyncio.create_task(client.client_id())
+            done, _ = await asyncio.wait({pending}, timeout=1.0)  # frozen for this long
+            assert not done
+        async with asyncio.timeout(5):
+            after = await pending
+        assert after != before  # answered on a connection opened after the deadline
+    finally:
+        await client.aclose()
+
+
+def fast_client(
+    server: RedisProcess, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> PipelinedRedis:
+    """A client as the pod builds it, with bullmq's longest blocking wait shortened to
+    1 s so the test need not wait 10 s for a timeout."""
+    monkeypatch.setattr(redis_clients, "BLOCKING_WAIT_SECONDS", 1.0)
+    client = redis_client(
+        RedisSettings(url=server.url, command_timeout_seconds=0.5), decode_responses=True
+    )
+    assert isinstance(client, PipelinedRedis)
+    client.connection_pool.connection_kwargs.update(options)
+    return client
+
+
+async def test_blocking_commands_wait_their_time_but_not_for_a_frozen_server(
+    own_server: RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = fast_client(own_server, monkeypatch)
+    try:
+        # The longest blocking wait is not cut (redis-py 8's 5 s default cut bullmq's).
+        assert await client.bzpopmin("frozen:zset", timeout=1) is None
+        with frozen(own_server):
+            began = time.monotonic()
+            with pytest.raises(RedisTimeoutError):
+                async with asyncio.timeout(15):  # without a read timeout: forever
+                    await client.bzpopmin("frozen:zset", timeout=1)
+            # Each attempt's read gives up after wait + deadline, 1.5 s; the retries
+            # reconnect (the kernel still accepts) and give up the same way.
+            assert time.monotonic() - began >= 1.5
+        async with asyncio.timeout(5):
+            await client.zadd("frozen:zset", {"m": 1})
+            assert await client.bzpopmin("frozen:zset", timeout=1) == ("frozen:zset", "m", 1.0)
+    finally:
+        await client.aclose()
+
+
+async def listen_into(pubsub: Any, received: "asyncio.Queue[Any]") -> None:
+    async for message in pubsub.listen():
+        if message["type"] == "message":
+            await received.put(message["data"])
+
+
+async def test_a_quiet_subscription_outlives_the_read_timeout_and_a_frozen_one_fails(
+    own_server: RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = fast_client(own_server, monkeypatch, health_check_interval=1)
+    publisher = pipelined(own_server.url, decode_responses=True)
+    pubsub = client.pubsub()
+    received: asyncio.Queue[Any] = asyncio.Queue()
+    try:
+        await pubsub.subscribe("frozen:channel")
+        listening = asyncio.create_task(listen_into(pubsub, received))
+        # Quiet for longer than the pool's read timeout (1.5 s): still subscribed.
+        done, _ = await asyncio.wait({listening}, timeout=3.0)
+        assert not done, listening.exception()
+        assert await publisher.publish("frozen:channel", "hello") == 1
+        assert await asyncio.wait_for(received.get(), 5) == "hello"
+        with frozen(own_server):
+            began = time.monotonic()
+            with pytest.raises(RedisTimeoutError):
+                await asyncio.wait_for(listening, 10)
+            # The health-check PING is due at most 1 s after the last reply and fails
+            # when unanswered for one 0.5 s step (plus up to a step to notice).
+            assert time.monotonic() - began < 1 + 0.5 + 0.5 + MARGIN
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+        await publisher.aclose()
+
+
+def test_a_bad_command_timeout_stops_start_up_with_one_line(redis_url: str) -> None:
+    for bad in ("0", "-1", "soon"):
+        result = run_module(base_env(redis_url, REDIS_COMMAND_TIMEOUT_SECONDS=bad))
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "REDIS_COMMAND_TIMEOUT_SECONDS" in lines[0], lines
+
+
+async def test_a_pod_whose_redis_freezes_and_continues_delivers_every_job(
+    own_server: RedisProcess, gateway_processes: Callable[[dict[str, str]], GatewayProcess]
+) -> None:
+    """Commands time out and are retried on new connections while Redis is frozen
+    (2 s, four deadlines); once it continues, every acknowledged job is delivered."""
+    pod = gateway_processes(base_env(own_server.url, REDIS_COMMAND_TIMEOUT_SECONDS="0.5"))
+    await pod.started()
+    client = await RecordingClient(pod.url, "/data_owner", mint("8", None)).connect()
+    producer = Producer(own_server.url)
+    acknowledged: list[str] = []
+
+    async def stream() -> None:
+        for n in range(150):
+            job = f"z-{n}"
+            await producer.add("resources:created", notification(["user:8"], job))
+            acknowledged.append(job)
+            await asyncio.sleep(0.01)  # the stream's pace
+
+    try:
+        streaming = asyncio.create_task(stream())
+        async with asyncio.timeout(10):
+            while len(acknowledged) < 50:
+                await asyncio.sleep(0.01)
+        with frozen(own_server):
+            done, _ = await asyncio.wait({streaming}, timeout=2.0)  # frozen for this long
+            assert not done
+        await asyncio.wait_for(streaming, 30)
+        seen: set[str] = set()
+        async with asyncio.timeout(30):
+            while not set(acknowledged) <= seen:
+                _, payload = await client.next_event(timeout=30)
+                seen.add(payload["id"])
+        assert pod.process is not None and pod.process.poll() is None
+        assert "Traceback" not in pod.log()
+    finally:
+        await client.close()
+        await producer.close()
