@@ -27,6 +27,7 @@ COPY config/ app/config/
 COPY jobformat/ app/jobformat/
 COPY auth/ app/auth/
 COPY throttling/ app/throttling/
+COPY notification_log/ app/notification_log/
 COPY consumers/ app/consumers/
 COPY producer/ app/producer/
 COPY gateway/ app/gateway/

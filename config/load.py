@@ -363,14 +363,12 @@ def _recovery(env: _Env, auth: AuthSettings) -> RecoverySettings:
         return RecoverySettings(0.0, max_entries, None)
     if secret is not None and len(secret) < 16:
         raise SettingsError("GATEWAY_RECOVERY_SECRET", "must be at least 16 characters")
+    derived_from_public_key = False
     if secret is None:
-        if auth.secret is None:
-            raise SettingsError(
-                "GATEWAY_RECOVERY_SECRET",
-                "required when tokens are verified with JWT_PUBLIC_KEY only"
-                " (or set GATEWAY_RECOVERY_SECONDS=0)",
-            )
-        secret = hmac.new(
-            auth.secret.reveal().encode(), _PID_KEY_LABEL, hashlib.sha256
-        ).hexdigest()
-    return RecoverySettings(retention, max_entries, Secret(secret))
+        # Derived: from JWT_SECRET, or (weaker, said at start-up) from JWT_PUBLIC_KEY,
+        # which is public; a forged pid can only move a client's own replay.
+        source = auth.secret or auth.public_key
+        assert source is not None  # _auth requires one of them
+        derived_from_public_key = auth.secret is None
+        secret = hmac.new(source.reveal().encode(), _PID_KEY_LABEL, hashlib.sha256).hexdigest()
+    return RecoverySettings(retention, max_entries, Secret(secret), derived_from_public_key)

@@ -110,6 +110,9 @@ class RecoverySettings:
     # Signs the `pid` handed to clients (GATEWAY_RECOVERY_SECRET, else derived from
     # JWT_SECRET by config.load). None only when recovery is off.
     secret: Secret | None = None
+    # True when `secret` was derived from JWT_PUBLIC_KEY (no GATEWAY_RECOVERY_SECRET):
+    # anyone with the public key could sign pids; the pod warns at start.
+    secret_is_public: bool = False
 
     @property
     def enabled(self) -> bool:

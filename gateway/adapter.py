@@ -1,13 +1,18 @@
-"""The cross-pod Socket.IO client manager on Redis pub/sub.
+"""The cross-pod Socket.IO client manager on Redis pub/sub, with the notification log.
 
-python-socketio's own `AsyncRedisManager` logs and drops a publish that fails; ours
-raises `AdapterPublishError`, so the job that asked for the emit fails and BullMQ
-retries it. The wire format (JSON on channel `socketio`, filtered by `host_id`) is
-python-socketio's, so its write-only emitters and other pods interoperate.
+Notifications are appended to the log and published to every pod in one Lua call
+(`publish_notification`); a failure raises `AdapterPublishError`, so the job that
+asked for the emit fails and BullMQ retries it. Every pod, this one included, delivers
+them from the channel in offset order (gateway/delivery.py). When the subscription is
+re-established (a Redis restart or failover), the pod first catches up from the log,
+by offset, for the rooms of its local sockets, so nothing published meanwhile is
+missed; if the log can't say (it was lost, or the gap is too old), the pod's clients
+are sent away to reconnect, and their recovery tells them to reload.
 
-Local delivery, of this pod's emits and of those other pods publish, goes through
-`FastPathManager.emit` (gateway/fastpath.py): `AsyncPubSubManager` hands both to
-`super().emit(...)`, which is the next class in `RedisAdapter`'s MRO.
+Other messages on the channel are python-socketio's own JSON (its write-only emitters,
+`server.emit`), filtered by `host_id` and delivered through `FastPathManager.emit`
+(gateway/fastpath.py), the next class in `RedisAdapter`'s MRO; binary ones take
+python-socketio's own path, since the fast path encodes JSON only.
 """
 
 import asyncio
@@ -15,15 +20,24 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
-from gateway.fastpath import FastPathManager
+from config import RecoverySettings
+from gateway.delivery import LocalDelivery
+from gateway.fastpath import ORDINARY_PATH, FastPathManager
+from gateway.transport_close import close_transport
+from jobformat import Notification
+from notification_log import LogMessage, NotificationLog, Offset, ReadStatus, is_log_message
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "socketio"
+# Rooms read from the log in one call when catching up.
+_CATCH_UP_ROOMS = 200
+_CATCH_UP_MAX = 100_000
 _RESUBSCRIBE_FIRST_DELAY = 0.5
 _RESUBSCRIBE_MAX_DELAY = 2.0
 
@@ -36,12 +50,41 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
     name = "gateway-redis"
 
     def __init__(
-        self, client_factory: Callable[[], "Redis"], channel: str = DEFAULT_CHANNEL
+        self,
+        client_factory: Callable[[], "Redis"],
+        prefix: str,
+        recovery: RecoverySettings,
+        channel: str = DEFAULT_CHANNEL,
     ) -> None:
         super().__init__(channel=channel)
         self._client_factory = client_factory
         self._publisher: Redis = client_factory()
+        self.log = NotificationLog(
+            self._publisher, prefix, channel, recovery.retention_seconds, recovery.max_entries
+        )
+        # Set by gateway.server.build_socketio_server, which has the engineio server.
+        self.delivery: LocalDelivery | None = None
         self.subscribed = asyncio.Event()
+
+    async def publish_notification(self, notification: Notification) -> None:
+        """Log and publish `notification`; every pod's sockets in its rooms get it."""
+        args_open = orjson.dumps([notification.event, notification.payload])[:-1].decode()
+        try:
+            await self.log.append(notification.namespace, notification.rooms, args_open)
+        except (RedisError, OSError) as error:
+            raise AdapterPublishError(f"cannot publish to the adapter channel: {error}") from error
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        if message.get("binary"):
+            # python-socketio rebuilt the bytes; its own path encodes them as
+            # attachments (the fast path's JSON can't).
+            token = ORDINARY_PATH.set(True)
+            try:
+                await super()._handle_emit(message)
+            finally:
+                ORDINARY_PATH.reset(token)
+        else:
+            await super()._handle_emit(message)
 
     async def _publish(self, data: Any) -> None:
         try:
@@ -68,13 +111,16 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
+                await self._catch_up()
                 self.subscribed.set()
                 delay = _RESUBSCRIBE_FIRST_DELAY
                 async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        data = message["data"]
-                        if data.endswith(own_end) and data.startswith(own_start):
-                            continue
+                    if message.get("type") != "message":
+                        continue
+                    data = message["data"]
+                    if is_log_message(data):
+                        self._deliver(data)
+                    elif not (data.endswith(own_end) and data.startswith(own_start)):
                         yield data
             except (RedisError, OSError) as error:
                 self.subscribed.clear()
@@ -83,6 +129,72 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
                 delay = min(delay * 2, _RESUBSCRIBE_MAX_DELAY)
             finally:
                 await _close_quietly(pubsub, client)
+
+    def _deliver(self, data: bytes) -> None:
+        delivery = self.delivery
+        message = LogMessage.parse(data)
+        if delivery is None or message is None:
+            return
+        watermark = delivery.watermark
+        if watermark is None or message.offset > watermark:  # else: had it from the log
+            delivery.deliver(message)
+
+    async def _catch_up(self) -> None:
+        """Right after (re)subscribing, before reading the channel: what was published
+        while this pod was not subscribed, from the log, for its local rooms."""
+        delivery = self.delivery
+        if delivery is None:
+            return
+        position = await self.log.position()
+        if delivery.watermark is None or delivery.epoch is None:
+            delivery.epoch, delivery.watermark = position  # the first subscription
+            return
+        if position.epoch != delivery.epoch:
+            logger.warning("the notification log was lost; clients reconnect to resync")
+            delivery.epoch, delivery.watermark = position
+            await self._send_clients_away()
+            return
+        if not self.log.retention_ms or position.last <= delivery.watermark:
+            delivery.watermark = max(position.last, delivery.watermark)
+            return
+        await self._replay_missed(delivery, position.last)
+
+    async def _replay_missed(self, delivery: LocalDelivery, last: Offset) -> None:
+        start, epoch = delivery.watermark, delivery.epoch
+        assert start is not None and epoch is not None
+        missed: dict[Offset, LogMessage] = {}
+        for namespace, rooms in self._local_rooms().items():
+            for i in range(0, len(rooms), _CATCH_UP_ROOMS):
+                read = await self.log.read(
+                    namespace, rooms[i : i + _CATCH_UP_ROOMS], epoch, start, _CATCH_UP_MAX
+                )
+                if read.status is not ReadStatus.OK:
+                    logger.warning("cannot catch up from the log (%s); clients resync", read.status)
+                    delivery.watermark = max(last, read.last)
+                    await self._send_clients_away()
+                    return
+                last = min(last, read.last)
+                missed.update((m.offset, m) for m in read.messages)
+        for offset in sorted(missed):
+            if offset <= last:
+                delivery.deliver(missed[offset])
+        logger.info("caught up %d notifications from the log", len(missed))
+        delivery.watermark = max(last, delivery.watermark or last)
+
+    def _local_rooms(self) -> dict[str, list[str]]:
+        return {
+            namespace: [
+                room
+                for room in rooms
+                if isinstance(room, str) and room.startswith(("user:", "department:"))
+            ]
+            for namespace, rooms in self.rooms.items()
+        }
+
+    async def _send_clients_away(self) -> None:
+        eio = self.server.eio
+        for eio_sid in list(eio.sockets):
+            await close_transport(eio, eio_sid)
 
     async def close(self) -> None:
         """Stop listening and release the clients; idempotent."""

@@ -41,6 +41,7 @@ from gateway.state import (
     PodState,
 )
 from jobformat import NotificationDecoder
+from notification_log import PidSigner
 from throttling import Throttle
 
 logger = logging.getLogger(__name__)
@@ -59,8 +60,22 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
     app[POD_STATE] = PodState()
-    adapter = RedisAdapter(partial(redis_client, settings.redis, decode_responses=False))
-    server = build_socketio_server(settings.server, adapter, app[METRICS])
+    adapter = RedisAdapter(
+        partial(redis_client, settings.redis, decode_responses=False),
+        settings.consumers.prefix,
+        settings.recovery,
+    )
+    signer = (
+        PidSigner(settings.recovery.secret.reveal().encode())
+        if settings.recovery.enabled and settings.recovery.secret is not None
+        else None
+    )
+    server = build_socketio_server(settings.server, adapter, app[METRICS], signer)
+    if settings.recovery.secret_is_public:
+        logger.warning(
+            "GATEWAY_RECOVERY_SECRET is unset: recovery pids are signed with a key derived"
+            " from JWT_PUBLIC_KEY; set it so clients cannot forge their replay position"
+        )
     keys = keys_from_settings(settings.auth)
     for namespace in settings.server.namespaces:
         server.register_namespace(NotificationNamespace(namespace, keys, app[METRICS]))
@@ -141,7 +156,7 @@ async def _consumers(app: web.Application) -> AsyncIterator[None]:
         settings.consumers.max_payload_bytes,
         settings.consumers.prefix,
     )
-    notifier = SocketIONotifier(app[SOCKETIO])
+    notifier = SocketIONotifier(app[ADAPTER])
     throttle_client = redis_client(settings.redis, decode_responses=False)
     throttling = Throttling(
         Throttle(throttle_client, settings.throttle_rules, settings.consumers.prefix),

@@ -56,6 +56,7 @@ python-socketio, engineio or aiohttp upgrade moves what this relies on.
 """
 
 import asyncio
+import contextvars
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,6 +68,11 @@ from socketio.async_manager import AsyncManager
 
 from gateway.backpressure import BackPressure, DropReason, SendQueue
 
+# Set while an emit must take python-socketio's own path (a binary emit from another
+# python-socketio emitter: the fast path encodes JSON only).
+ORDINARY_PATH: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "ordinary_path", default=False
+)
 _TEXT_FIN = 0x81  # FIN + opcode 1 (text); RSV bits 0: no permessage-deflate
 _LEN16 = struct.Struct("!BBH")
 _LEN64 = struct.Struct("!BBQ")
@@ -256,7 +262,12 @@ class FastPathManager(AsyncManager):  # type: ignore[misc]
     ) -> None:
         fast_path = self.broadcast
         room = to or room
-        if fast_path is None or callback is not None or skip_sid is not None:
+        if (
+            fast_path is None
+            or callback is not None
+            or skip_sid is not None
+            or ORDINARY_PATH.get()
+        ):
             await super().emit(
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
             )
@@ -270,9 +281,10 @@ class FastPathManager(AsyncManager):  # type: ignore[misc]
             args = [data]
         else:
             args = []
-        # binary=False: what reaches this manager is JSON-decoded (a job's data, or
-        # another pod's emit from the adapter channel), so python-socketio's recursive
-        # search of the arguments for bytes would find none; it cost 3% of a job.
+        # binary=False: what reaches this manager is JSON-decoded (a `server.emit` of
+        # JSON, or another emitter's JSON message from the adapter channel; binary
+        # ones were sent to the ordinary path above), so python-socketio's recursive
+        # search of the arguments for bytes would find none.
         encoded = self.server.packet_class(
             sio_packet.EVENT, namespace=namespace, data=[event, *args], binary=False
         ).encode()

@@ -65,6 +65,14 @@ class GatewayMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.recoveries = Counter(
+            "gateway_recoveries",
+            "Socket.IO connects by what connection state recovery did: recovered (replayed"
+            " from the log), new (a first connect), or why it could not (the client was"
+            " told recovered=false and reloads)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.redis_policy = Gauge(
             "gateway_redis_maxmemory_policy",
             "1 for Redis' current maxmemory-policy; anything but noeviction can lose jobs",
@@ -102,6 +110,10 @@ class GatewayMetrics:
     def set_redis_policy(self, policy: str) -> None:
         self.redis_policy.clear()
         self.redis_policy.labels(policy).set(1)
+
+    # recovery.RecoveryObserver
+    def recovery_finished(self, outcome: str) -> None:
+        self.recoveries.labels(outcome).inc()
 
     # backpressure.DropObserver
     def slow_client_dropped(self, reason: str) -> None:

@@ -25,6 +25,9 @@ class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._keys = keys
         self._metrics = metrics
         self._expiry = ExpiryTimers(self._expire)
+        # Who is connected, apart from expiry deadlines (a fired deadline is forgotten
+        # before the socket's disconnect runs).
+        self._connected: set[str] = set()
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -32,13 +35,32 @@ class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except AuthError as error:
             self._metrics.auth_failures.labels(error.reason).inc()
             raise socketio.exceptions.ConnectionRefusedError(error.message) from None
+        server = self.server
+        recovery = server.recovery
+        if recovery is not None:
+            eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
+            recovery.prepare(sid, eio_sid, auth)
         for room in principal.rooms:
             await self.enter_room(sid, room)
         self._expiry.add(sid, principal.expires_at - time.time())
+        self._connected.add(sid)
         self._metrics.connected_clients.labels(self.namespace).inc()
+        if recovery is not None:
+            try:
+                pid = await recovery.finish(sid, self.namespace, principal.rooms)
+            except BaseException:
+                recovery.forget(sid)
+                raise
+            if pid is not None:
+                server.connect_pids[sid] = pid
 
     async def on_disconnect(self, sid: str, reason: str | None = None) -> None:
-        if self._expiry.remove(sid):
+        self._expiry.remove(sid)
+        self.server.connect_pids.pop(sid, None)
+        if self.server.recovery is not None:
+            self.server.recovery.forget(sid)
+        if sid in self._connected:
+            self._connected.discard(sid)
             self._metrics.connected_clients.labels(self.namespace).dec()
 
     def _expire(self, sid: str) -> None:

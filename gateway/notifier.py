@@ -1,19 +1,14 @@
-from gateway.server import GatewayServer
+from gateway.adapter import RedisAdapter
 from jobformat import Notification
 
 
 class SocketIONotifier:
-    """The consumers' `Notifier`: one emit to all of a notification's rooms at once, so a
-    socket in several of them gets it once; it is encoded once for all recipients.
-    `RedisAdapter` raises when the publish to other pods fails."""
+    """The consumers' `Notifier`: a notification is appended to the log and published to
+    every pod in one call, for all its rooms at once (a socket in several of them gets it
+    once); `RedisAdapter` raises when that fails, so the job is retried."""
 
-    def __init__(self, server: GatewayServer) -> None:
-        self._server = server
+    def __init__(self, adapter: RedisAdapter) -> None:
+        self._adapter = adapter
 
     async def notify(self, notification: Notification) -> None:
-        await self._server.emit(
-            notification.event,
-            notification.payload,
-            to=list(notification.rooms),
-            namespace=notification.namespace,
-        )
+        await self._adapter.publish_notification(notification)

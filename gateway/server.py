@@ -14,11 +14,14 @@ from gateway import jsonshim
 from gateway.adapter import RedisAdapter
 from gateway.backpressure import BackPressure
 from gateway.client_limits import MessageRateLimiter
+from gateway.delivery import LocalDelivery
 from gateway.fastpath import BroadcastFastPath
 from gateway.lean_socket import LeanSocket, PingTimers
 from gateway.metrics import GatewayMetrics
+from gateway.recovery import ConnectionRecovery
 from gateway.transport_close import close_transport
 from gateway.websocket import install_websocket_driver
+from notification_log import PidSigner
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,13 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
       client over it is disconnected.
     - Connections beyond `max_connections` are refused at the handshake with
       `Server at capacity`; a connection that joins no namespace in time is closed.
+    - Connection state recovery (gateway/recovery.py): the namespace CONNECT reply
+      carries the `pid` the connect handler chose, and a recovered socket's replay is
+      queued right after that reply.
     """
+
+    # Set by build_socketio_server when recovery is on.
+    recovery: ConnectionRecovery | None = None
 
     def __init__(self, settings: ServerSettings, metrics: GatewayMetrics, **options: Any) -> None:
         super().__init__(**options)
@@ -54,6 +63,8 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
         self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
         self._ping_timers = PingTimers(self.eio)
         self._socket_class = type("LeanSocket", (LeanSocket,), {"ping_timers": self._ping_timers})
+        # The pid of each namespace CONNECT reply about to be sent, by Socket.IO sid.
+        self.connect_pids: dict[str, str] = {}
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         # engineio has already counted this socket in `sockets`.
@@ -94,12 +105,30 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
             )
             return
         await super()._handle_connect(eio_sid, namespace, data)
-        if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+        if sid is not None:
             # Connected: the handshake timer has nothing left to check (and would hold
             # its handle for the rest of the timeout).
             timer = self._handshake_timers.pop(eio_sid, None)
             if timer is not None:
                 timer.cancel()
+            if eio_sid not in self.eio.sockets:
+                # It went away while the connect handler awaited the log: python-socketio
+                # skipped its disconnect then (the sid was still connecting); run it now.
+                await self._handle_disconnect(eio_sid, namespace, self.reason.TRANSPORT_CLOSE)
+            elif self.recovery is not None:
+                self.recovery.connected(sid)
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        if (
+            self.connect_pids
+            and pkt.packet_type == socketio.packet.CONNECT
+            and isinstance(pkt.data, dict)
+        ):
+            pid = self.connect_pids.pop(str(pkt.data.get("sid")), None)
+            if pid is not None:
+                pkt.data = {**pkt.data, "pid": pid}
+        await super()._send_packet(eio_sid, pkt)
 
     async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
         event = data[0] if isinstance(data, list) and data else None
@@ -129,8 +158,12 @@ class GatewayServer(socketio.AsyncServer):  # type: ignore[misc]
 
 
 def build_socketio_server(
-    settings: ServerSettings, adapter: RedisAdapter, metrics: GatewayMetrics
+    settings: ServerSettings,
+    adapter: RedisAdapter,
+    metrics: GatewayMetrics,
+    signer: PidSigner | None = None,
 ) -> GatewayServer:
+    """`signer` given: connection state recovery on (gateway/recovery.py)."""
     origins: str | list[str] | None
     if "*" in settings.cors_allowed_origins:
         origins = "*"
@@ -171,4 +204,13 @@ def build_socketio_server(
         if settings.broadcast_fast_path
         else None
     )
+    delivery = LocalDelivery(
+        server.eio,
+        adapter,
+        lambda eio_sid: server.start_background_task(close_transport, server.eio, eio_sid),
+    )
+    delivery.fast_path = adapter.broadcast
+    adapter.delivery = delivery
+    if signer is not None:
+        server.recovery = ConnectionRecovery(adapter.log, signer, delivery, metrics)
     return server

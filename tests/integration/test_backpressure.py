@@ -53,7 +53,7 @@ class LatencyClient:
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.sio.on("*", self._on_event, namespace=NAMESPACE)
 
-    async def _on_event(self, event: str, payload: Any) -> None:
+    async def _on_event(self, event: str, payload: Any, *offset: str) -> None:
         if event == "bulk":
             # `sent` is in the payload of a direct emit, in `data` of a BullMQ notification.
             sent = payload["sent"] if "sent" in payload else payload["data"]["sent"]

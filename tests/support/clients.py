@@ -36,12 +36,17 @@ class RecordingClient:
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         # (arrival time, event, payload): stamped when the event arrives, not when read.
         self.arrivals: list[tuple[float, str, Any]] = []
+        self.offsets: list[str] = []
         self.disconnected = asyncio.Event()
         self.disconnect_reason: str | None = None
         self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("disconnect", self._on_disconnect, namespace=namespace)
 
     async def _record(self, event: str, *args: Any) -> None:
+        if len(args) == 2 and isinstance(args[1], str):
+            # A notification with its offset (connection state recovery) as last argument.
+            self.offsets.append(args[1])
+            args = args[:1]
         payload = args[0] if len(args) == 1 else list(args)
         self.arrivals.append((time.monotonic(), event, payload))
         await self.events.put((event, payload))
