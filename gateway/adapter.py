@@ -55,9 +55,14 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
         prefix: str,
         recovery: RecoverySettings,
         channel: str = DEFAULT_CHANNEL,
+        subscriber_factory: Callable[[], "Redis"] | None = None,
     ) -> None:
+        """`subscriber_factory` makes the subscription's client: one without retries,
+        so a lost connection reaches `_listen` (which catches up from the log) instead
+        of redis-py resubscribing silently and skipping what was published meanwhile."""
         super().__init__(channel=channel)
         self._client_factory = client_factory
+        self._subscriber_factory = subscriber_factory or client_factory
         self._publisher: Redis = client_factory()
         self.log = NotificationLog(
             self._publisher, prefix, channel, recovery.retention_seconds, recovery.max_entries
@@ -107,7 +112,7 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
         own_start, own_end = self._own_emit_marks()
         delay = _RESUBSCRIBE_FIRST_DELAY
         while True:
-            client = self._client_factory()
+            client = self._subscriber_factory()
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)

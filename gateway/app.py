@@ -64,6 +64,9 @@ def build_app(settings: Settings) -> web.Application:
         partial(redis_client, settings.redis, decode_responses=False),
         settings.consumers.prefix,
         settings.recovery,
+        subscriber_factory=partial(
+            redis_client, settings.redis, decode_responses=False, retries=False
+        ),
     )
     signer = (
         PidSigner(settings.recovery.secret.reveal().encode())

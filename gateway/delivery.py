@@ -76,6 +76,8 @@ class LocalDelivery:
         self._manager = manager
         self._close = close
         self.fast_path: BroadcastFastPath | None = None
+        # False when recovery is off: no event carries an offset.
+        self.with_offsets = True
         self.watermark: Offset | None = None
         self.epoch: str | None = None
         # Keyed by Socket.IO sid (one per namespace of a connection).
@@ -87,7 +89,7 @@ class LocalDelivery:
         if message.namespace in self._manager.rooms:
             participants = self._manager.get_participants(message.namespace, message.rooms)
             plain: list[str] = []
-            packet = BroadcastPacket(event_text(message, True))
+            packet = BroadcastPacket(event_text(message, self.with_offsets))
             recipients = self._live(participants, message, plain)
             if self.fast_path is not None:
                 self.fast_path.deliver(recipients, packet)

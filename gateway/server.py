@@ -210,6 +210,7 @@ def build_socketio_server(
         lambda eio_sid: server.start_background_task(close_transport, server.eio, eio_sid),
     )
     delivery.fast_path = adapter.broadcast
+    delivery.with_offsets = signer is not None
     adapter.delivery = delivery
     if signer is not None:
         server.recovery = ConnectionRecovery(adapter.log, signer, delivery, metrics)
