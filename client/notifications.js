@@ -11,6 +11,7 @@
  *     namespace: "/data_owner",
  *     getToken: () => auth.freshToken(),        // called on every (re)connect
  *     onStateChange: ({ state }) => render(state),
+ *     onResync: () => reloadFromApi(),          // a reconnect that may have missed some
  *   });
  *   const off = client.on("records:updated", ({ id, data, metadata }) => update(id, data));
  *
@@ -19,6 +20,14 @@
  * - Delivery is at least once: notifications whose `metadata.trace_id` was seen among
  *   the last `dedupeSize` (1,000) trace ids are dropped (`onDuplicate` hears of them).
  * - Websocket transport by default (no sticky sessions needed behind a load balancer).
+ * - Connection state recovery: on a reconnect the gateway replays what this client missed
+ *   and socket.io-client sets `socket.recovered`. When it could not (the gap was older
+ *   than the gateway keeps, too long, or the gateway has recovery off), `onResync` is
+ *   called once for that reconnect, so the app reloads its state from its own API.
+ * - Each notification event carries its offset as a last argument, which socket.io-client
+ *   keeps for recovery. Handlers here get `(notification, event)` only: the offset is
+ *   the transport's business, and a handler that took a third parameter would break the
+ *   day the gateway has recovery off.
  */
 import { io } from "socket.io-client";
 
@@ -60,6 +69,9 @@ const MAX_TOKEN_RETRIES = 3;
  * @property {number} [reconnectionDelayMax] ms between retries at most, default 2000
  * @property {(change: StateChange) => void} [onStateChange]
  * @property {(event: string, notification: Notification) => void} [onDuplicate]
+ * @property {() => void} [onResync]
+ *   a reconnect was not recovered: notifications may have been missed, reload the state
+ *   from the app's API. Not called on the first connect, nor on a recovered reconnect.
  * @property {Record<string, unknown>} [socketOptions] passed on to socket.io-client's `io()`
  */
 
@@ -113,6 +125,8 @@ export class NotificationClient {
   #tokenRetries = 0;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   #retryTimer;
+  /** Set by the first connect; any connect after it is a reconnect (even after `close()`). */
+  #connectedBefore = false;
 
   /** @param {NotificationClientOptions} options */
   constructor(options) {
@@ -199,7 +213,13 @@ export class NotificationClient {
     const socket = this.socket;
     socket.on("connect", () => {
       this.#tokenRetries = 0;
+      // `recovered` is true only when the gateway replayed everything since the last
+      // offset; false, or undefined when the gateway handed out no pid (recovery off),
+      // means a gap of unknown size.
+      const resync = this.#connectedBefore && socket.recovered !== true;
+      this.#connectedBefore = true;
       this.#setState({ state: "connected" });
+      if (resync) this.#call(() => this.#options.onResync?.());
     });
     socket.on("disconnect", (reason) => {
       if (this.#closed) return;
@@ -210,6 +230,7 @@ export class NotificationClient {
       if (!this.#closed) this.#setState({ state: "reconnecting", attempt });
     });
     socket.on("connect_error", (error) => this.#refused(error));
+    // args[0] is the notification; a last string argument is its offset (see above).
     socket.onAny((event, ...args) => this.#deliver(event, args[0]));
   }
 

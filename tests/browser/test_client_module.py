@@ -1,5 +1,6 @@
 """client/notifications.js, run in Node (socket.io-client from node_modules) against a real
-gateway: the token getter on every reconnect, de-duplication on metadata.trace_id."""
+gateway: the token getter on every reconnect, de-duplication on metadata.trace_id, and
+`onResync` on a reconnect the gateway could not recover (never on one it did)."""
 
 import asyncio
 import json
@@ -10,6 +11,8 @@ import pytest
 
 from producer import NotificationProducer
 from tests.conftest import StartGateway
+from tests.support.gateway import get_text
+from tests.support.jobs import Producer, notification
 from tests.support.node import NODE_TOOLS, ROOT, require_node
 from tests.support.tokens import mint
 
@@ -41,8 +44,11 @@ class ClientModule:
         return line
 
     def give_token(self, token: str) -> None:
+        self.command(token=token)
+
+    def command(self, **command: Any) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"token": token}).encode() + b"\n")
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
 
 
 StartClient = Callable[[str], Awaitable[ClientModule]]
@@ -126,3 +132,116 @@ async def test_the_trace_id_memory_is_bounded() -> None:
     output, _ = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, output.decode()
     assert "# pass 2" in output.decode()
+
+
+def notification_line(resource_id: str) -> Callable[[Line], bool]:
+    return lambda line: line["type"] == "notification" and line["payload"]["id"] == resource_id
+
+
+def lines_of(client: ClientModule, kind: str) -> list[Line]:
+    return [line for line in client.seen if line["type"] == kind]
+
+
+async def recoveries(gateway_url: str) -> dict[str, float]:
+    """gateway_recoveries_total by outcome, from the gateway's /metrics."""
+    status, text = await get_text(f"{gateway_url}/metrics")
+    assert status == 200
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("gateway_recoveries_total{"):
+            labels, value = line.rsplit(" ", 1)
+            counts[labels.split('"')[1]] = float(value)
+    return counts
+
+
+async def send(producer: Producer, resource_id: str) -> None:
+    """One notification to user:42, returned once its job has completed: by then it is in
+    the notification log and published."""
+    await producer.add("records:updated", notification(["user:42"], resource_id),
+                       jobId=resource_id)
+    job = await producer.finished("critical-events", resource_id)
+    assert job.finishedOn and not job.failedReason, job.failedReason
+
+
+async def connected_with_one_notification(
+    start_client: StartClient, gateway_url: str, producer: Producer
+) -> ClientModule:
+    """A client that connected and received one notification (so it holds an offset)."""
+    client = await start_client(gateway_url)
+    client.give_token(mint("42", "A"))
+    await client.until(state("connected"))
+    await send(producer, "before")
+    line = await client.until(notification_line("before"))
+    assert line["nargs"] == 2, line  # (notification, event): the offset is not passed on
+    return client
+
+
+async def blip_while_away(client: ClientModule, producer: Producer, ids: list[str]) -> Line:
+    """Close the client's transport; while it waits for its token on the reconnect, the
+    gateway emits `ids` (to nobody: the client is not connected). Returns the reconnect's
+    "connected" line."""
+    client.command(blip=True)
+    await client.until(state("reconnecting"))
+    await client.until(lambda line: line["type"] == "token_request")
+    for resource_id in ids:
+        await send(producer, resource_id)
+    client.give_token(mint("42", "A"))
+    return await client.until(state("connected"))
+
+
+async def test_a_recovered_reconnect_replays_and_asks_for_no_resync(
+    start_gateway: StartGateway, start_client: StartClient, producer: Producer
+) -> None:
+    gateway = await start_gateway(GATEWAY_QUEUES="critical-events=1")
+    client = await connected_with_one_notification(start_client, gateway.url, producer)
+    reconnected = await blip_while_away(client, producer, ["away-1", "away-2"])
+    assert reconnected["recovered"] is True
+    # What was emitted while it was away is replayed, in order, to the app's handlers,
+    # with the same (notification, event) arguments as live ones.
+    replayed = [await client.until(lambda line: line["type"] == "notification")
+                for _ in range(2)]
+    assert [(line["payload"]["id"], line["nargs"]) for line in replayed] == [
+        ("away-1", 2), ("away-2", 2)]
+    await send(producer, "after")
+    await client.until(notification_line("after"))
+    # onResync would have printed its line in the connect handler, before all of these.
+    assert lines_of(client, "resync") == []
+    assert (await recoveries(gateway.url)).get("recovered") == 1
+
+
+@pytest.mark.parametrize("cause", ["forged pid", "quiet longer than retention", "recovery off"])
+async def test_an_unrecovered_reconnect_asks_for_one_resync(
+    start_gateway: StartGateway, start_client: StartClient, producer: Producer, cause: str
+) -> None:
+    settings = {"GATEWAY_QUEUES": "critical-events=1"}
+    if cause == "quiet longer than retention":
+        settings["GATEWAY_RECOVERY_SECONDS"] = "1"
+    if cause == "recovery off":
+        settings["GATEWAY_RECOVERY_SECONDS"] = "0"
+    gateway = await start_gateway(**settings)
+    client = await connected_with_one_notification(start_client, gateway.url, producer)
+    if cause == "forged pid":
+        client.command(set_pid="not-a-pid-the-gateway-signed")
+    if cause == "quiet longer than retention":
+        await asyncio.sleep(1.2)  # the scenario itself: nothing received for over 1 s
+    reconnected = await blip_while_away(client, producer, ["missed"])
+    # Recovery off: the gateway hands out no pid, and socket.io-client leaves
+    # `recovered` undefined rather than false; the module resyncs all the same.
+    assert reconnected["recovered"] is (None if cause == "recovery off" else False)
+    await send(producer, "after")
+    # Nothing is replayed: the next notification is the live one.
+    assert (await client.until(lambda line: line["type"] == "notification"))[
+        "payload"]["id"] == "after"
+    assert len(lines_of(client, "resync")) == 1
+    if cause != "quiet longer than retention":
+        # Another blip right away: recovered, no second resync; with recovery off every
+        # reconnect may have missed some, so each asks again.
+        again = await blip_while_away(client, producer, ["missed-again"])
+        assert again["recovered"] is (None if cause == "recovery off" else True)
+        await send(producer, "later")
+        await client.until(notification_line("later"))
+        assert len(lines_of(client, "resync")) == (2 if cause == "recovery off" else 1)
+    expected_outcome = {"forged pid": "invalid", "quiet longer than retention": "expired",
+                        "recovery off": None}[cause]
+    if expected_outcome is not None:
+        assert (await recoveries(gateway.url)).get(expected_outcome) == 1
