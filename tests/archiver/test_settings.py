@@ -10,7 +10,7 @@ from config.settings import RedisSettings
 URL = "postgresql://archiver@db.internal:5432/audit"
 
 
-def test_defaults_follow_the_gateway_and_the_issue() -> None:
+def test_defaults_are_the_documented_ones() -> None:
     settings = load_archive_settings({"ARCHIVE_DATABASE_URL": URL})
     assert settings == ArchiveSettings(database=DatabaseSettings(URL))
     assert settings.queues == ("critical-events", "general-events")
