@@ -37,7 +37,8 @@ TLS = [{"secretName": "gateway-tls", "hosts": ["gateway.example.com"]}]
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": EXISTING_SECRET,
     "created-secret": {
-        "secrets": {"create": True, "jwtSecret": "j" * 40, "redisPassword": "redis-pw"},
+        "secrets": {"create": True, "jwtSecret": "j" * 40, "redisPassword": "redis-pw",
+                    "recoverySecret": "r" * 32},
     },
     "public-key-only": {"jwt": {"algorithms": ["ES256"], "publicKey": PUBLIC_KEY}},
     "sentinel": merged(EXISTING_SECRET, {
@@ -250,7 +251,9 @@ def test_render_refuses_unusable_values(
 
 
 def test_secrets_stay_in_secrets(rendered: dict[str, Rendered]) -> None:
-    secret_names = {"JWT_SECRET", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD"}
+    secret_names = {
+        "JWT_SECRET", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "GATEWAY_RECOVERY_SECRET",
+    }
     for chart in rendered.values():
         assert not secret_names & chart.configmap()["data"].keys()
         for entry in chart.container().get("env", []):
@@ -265,11 +268,16 @@ def test_secrets_stay_in_secrets(rendered: dict[str, Rendered]) -> None:
         "REDIS_SENTINEL_PASSWORD": {
             "name": "gateway-secrets", "key": "redis-sentinel-password", "optional": True,
         },
+        # Optional: without it the pid key is derived from JWT_SECRET.
+        "GATEWAY_RECOVERY_SECRET": {
+            "name": "gateway-secrets", "key": "gateway-recovery-secret", "optional": True,
+        },
     }
     created = rendered["created-secret"]
     secret = created.one("Secret")
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    assert decoded == {"jwt-secret": "j" * 40, "redis-password": "redis-pw"}
+    assert decoded == {"jwt-secret": "j" * 40, "redis-password": "redis-pw",
+                       "gateway-recovery-secret": "r" * 32}
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in created.container()["env"]}
     assert refs == {secret["metadata"]["name"]}
     annotations = created.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
@@ -277,6 +285,24 @@ def test_secrets_stay_in_secrets(rendered: dict[str, Rendered]) -> None:
     public = rendered["public-key-only"]
     assert "env" not in public.container()
     assert public.configmap()["data"]["JWT_PUBLIC_KEY"] == PUBLIC_KEY
+
+
+def test_notes_warn_when_recovery_pids_would_be_signed_with_the_public_key(
+    rendered: dict[str, Rendered],
+) -> None:
+    """With only a public key and no Secret, the pid key is derived from the public key:
+    the pods warn in their log, and the install says so too."""
+    assert "WARNING: no GATEWAY_RECOVERY_SECRET" in rendered["public-key-only"].notes
+    public_key = VARIANTS["public-key-only"]
+    with_secret = merged(public_key, {"secrets": {"create": True, "recoverySecret": "r" * 32}})
+    assert "Recovery:" not in render(with_secret).notes
+    recovery_off = merged(public_key, {"gateway": {"recoverySeconds": 0}})
+    assert "Recovery:" not in render(recovery_off).notes
+    existing = render(merged(public_key, EXISTING_SECRET)).notes
+    assert "key gateway-recovery-secret should hold GATEWAY_RECOVERY_SECRET" in " ".join(
+        existing.split())
+    for name in ("defaults", "created-secret"):
+        assert "Recovery:" not in rendered[name].notes
 
 
 def test_a_config_change_rolls_the_pods() -> None:

@@ -62,6 +62,8 @@ containers:
         value: {{ $a.minAgeSeconds | int | quote }}
       - name: ARCHIVE_BATCH
         value: {{ $a.batch | int | quote }}
+      - name: ARCHIVE_METRICS_HOST
+        value: {{ $a.metricsHost | quote }}
       - name: ARCHIVE_METRICS_PORT
         value: {{ ternary 0 $a.metricsPort $once | int | quote }}
       - name: ARCHIVE_APPLY_MIGRATIONS
