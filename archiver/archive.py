@@ -80,30 +80,46 @@ class Archiver:
         result: PassResult,
         stop: asyncio.Event | None,
     ) -> None:
-        # Jobs left in the set (skipped, refused) are stepped over, so the scan moves on;
-        # removed ones no longer count. A job that another archiver removes meanwhile may
-        # shift the window past one not yet archived: the next pass takes it.
-        offset = 0
+        # The scan reads the oldest jobs first and steps over those it leaves in the set
+        # (skipped, refused, or not removed). Before each read it counts how many of them
+        # are still there, up to the cut-off: whatever another archiver, or BullMQ's own
+        # trimming, removed meanwhile then shifts nothing, so one pass reaches every job
+        # that finished before it began. (Jobs only leave that range during a pass: one
+        # that finishes again gets a newer score.)
+        left: list[str] = []
         while stop is None or not stop.is_set():
-            jobs = await self._source.read(queue, state, cutoff_ms, offset, self._batch)
+            left = await self._source.still_in_range(queue, state, left, cutoff_ms)
+            jobs = await self._source.read(queue, state, cutoff_ms, len(left), self._batch)
             if not jobs:
                 return
             rows, archivable = self._rows(queue, jobs, result)
-            removed = 0
+            tried = {job.job_id for job in archivable}
+            left += [job_id for job_id in map(_job_id, jobs) if job_id not in tried]
             if rows:
-                stored = await self._database.store(rows)
-                if stored.refused:
-                    self._refused(queue, stored.refused, result)
-                await self._database.hold_after_commit()
-                committed = {row["job_id"] for row in stored.rows}
-                removed = await self._source.remove(
-                    queue, state, [job for job in archivable if job.job_id in committed]
-                )
-                result.archived += removed
-                self._observer.archived(queue, state, removed)
-            offset += len(jobs) - removed
+                left += await self._archive(queue, state, rows, archivable, result)
             if len(jobs) < self._batch:
                 return
+
+    async def _archive(
+        self,
+        queue: str,
+        state: FinishedState,
+        rows: list[Row],
+        archivable: list[FinishedJob],
+        result: PassResult,
+    ) -> list[str]:
+        """Commit the rows, then remove their jobs; the ids of those left in Redis."""
+        stored = await self._database.store(rows)
+        if stored.refused:
+            self._refused(queue, stored.refused, result)
+        await self._database.hold_after_commit()
+        committed = {row["job_id"] for row in stored.rows}
+        removal = await self._source.remove(
+            queue, state, [job for job in archivable if job.job_id in committed]
+        )
+        result.archived += removal.removed
+        self._observer.archived(queue, state, removal.removed)
+        return [row["job_id"] for row, _ in stored.refused] + removal.kept
 
     def _rows(
         self, queue: str, jobs: list[FinishedJob | str], result: PassResult
@@ -138,3 +154,7 @@ class Archiver:
     def _left(self, queue: str, reason: str, count: int, result: PassResult) -> None:
         result.left[reason] = result.left.get(reason, 0) + count
         self._observer.left(queue, reason, count)
+
+
+def _job_id(job: FinishedJob | str) -> str:
+    return job if isinstance(job, str) else job.job_id

@@ -7,6 +7,7 @@ its finished set with the score that was archived.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 
 from redis.asyncio import Redis
@@ -18,6 +19,13 @@ from archiver.keys import FinishedState
 from archiver.rows import JOB_FIELDS, FinishedJob
 
 _REMOVE = resources.files("archiver").joinpath("lua/remove_finished.lua").read_text("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    removed: int
+    # Ids not removed: gone meanwhile, or finished again since they were read.
+    kept: list[str]
 
 
 class FinishedJobs:
@@ -59,19 +67,36 @@ class FinishedJobs:
 
     async def remove(
         self, queue: str, state: FinishedState, jobs: Sequence[FinishedJob]
-    ) -> int:
+    ) -> Removal:
         if not jobs:
-            return 0
+            return Removal(0, [])
         args: list[str | int] = [keys.queue_key_prefix(self._prefix, queue)]
         for job in jobs:
             args += [job.job_id, job.finished_ms]
         try:
-            removed = await self._remove(
+            reply = await self._remove(
                 keys=[keys.finished_set(self._prefix, queue, state)], args=args
             )
         except RedisError as error:
             raise RedisUnavailable(f"{type(error).__name__}: {error}") from error
-        return int(removed)
+        return Removal(int(reply[0]), [_text(job_id) for job_id in reply[1:]])
+
+    async def still_in_range(
+        self, queue: str, state: FinishedState, job_ids: Sequence[str], cutoff_ms: int
+    ) -> list[str]:
+        """Those of `job_ids` still in the finished set with a score up to `cutoff_ms`."""
+        if not job_ids:
+            return []
+        try:
+            scores = await self._redis.zmscore(
+                keys.finished_set(self._prefix, queue, state), list(job_ids)
+            )
+        except RedisError as error:
+            raise RedisUnavailable(f"{type(error).__name__}: {error}") from error
+        return [
+            job_id for job_id, score in zip(job_ids, scores, strict=True)
+            if score is not None and score <= cutoff_ms
+        ]
 
     async def count(self, queue: str, state: FinishedState) -> int:
         """How many finished jobs of this state the queue holds (archivable or not yet)."""

@@ -8,7 +8,7 @@
   KEYS[1]  the finished set, <prefix>:<queue>:completed or :failed
   ARGV[1]  the queue's key prefix, <prefix>:<queue>:
   ARGV[2..] job id, score, job id, score, ...
-  Returns the number of jobs removed.
+  Returns {number removed, id of each job not removed, ...}.
 
   Job keys are built here, not passed as KEYS, exactly as BullMQ's own scripts do: they
   share the queue's hash tag, so this also holds on Redis Cluster.
@@ -16,6 +16,7 @@
 local finished = KEYS[1]
 local prefix = ARGV[1]
 local removed = 0
+local kept = {}
 for i = 2, #ARGV, 2 do
   local jobId = ARGV[i]
   local score = redis.call("ZSCORE", finished, jobId)
@@ -25,6 +26,9 @@ for i = 2, #ARGV, 2 do
       jobKey .. ":processed", jobKey .. ":failed", jobKey .. ":unsuccessful")
     redis.call("ZREM", finished, jobId)
     removed = removed + 1
+  else
+    kept[#kept + 1] = jobId
   end
 end
-return removed
+table.insert(kept, 1, removed)
+return kept
