@@ -128,3 +128,34 @@ def test_a_missing_or_leaky_database_url_fails_the_render(
 def test_the_schema_refuses_a_batch_the_archiver_would_refuse() -> None:
     with pytest.raises(helm_python.HelmError, match="batch"):
         render(values(batch=0))
+
+
+class RecordingEnviron(dict[str, str]):
+    """An environment that remembers every name looked up in it."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(name)
+        return super().get(name, default)
+
+
+# Read by config/archive.py but deliberately not set by the chart: the test hook, and the
+# metrics address (all interfaces, the default, is what a pod wants).
+NOT_FROM_THE_CHART = {"ARCHIVE_HOLD_AFTER_COMMIT_LOCK", "ARCHIVE_METRICS_HOST"}
+
+
+def test_the_chart_sets_every_setting_the_archiver_reads() -> None:
+    environ = RecordingEnviron({"ARCHIVE_DATABASE_URL": DB_URL})
+    load_archive_settings(environ)
+    manifests = render(values(mode="deployment"))
+    (container,) = pod_spec(archiver_objects(manifests)[0])["containers"]
+    configmap = next(m for m in manifests if m["kind"] == "ConfigMap"
+                     and m["metadata"]["name"] == container["envFrom"][0]["configMapRef"]["name"])
+    own = {entry["name"] for entry in container["env"]}
+    assert environ.read - NOT_FROM_THE_CHART <= own | set(configmap["data"]), (
+        environ.read - NOT_FROM_THE_CHART - own - set(configmap["data"])
+    )
+    assert {name for name in own if name.startswith("ARCHIVE_")} <= environ.read
