@@ -27,3 +27,9 @@ def floor_key(prefix: str, namespace: str) -> str:
 def room_key(prefix: str, namespace: str, room: str) -> str:
     """A stream of the offsets sent to one room (ids only: the payload is kept once)."""
     return f"{prefix}:log:{namespace}:room:{room}"
+
+
+def room_last_key(prefix: str, namespace: str, room: str) -> str:
+    """The newest offset ever sent to one room; kept much longer than the entries, so a
+    quiet room's clients recover from any age (nothing was sent to them since)."""
+    return f"{prefix}:log:{namespace}:last:{room}"

@@ -9,12 +9,22 @@ from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 
-from notification_log.keys import entries_key, epoch_key, floor_key, last_id_key, room_key
+from notification_log.keys import (
+    entries_key,
+    epoch_key,
+    floor_key,
+    last_id_key,
+    room_key,
+    room_last_key,
+)
 from notification_log.offsets import Offset, parse_offset
 
 # How far Redis' clock may be trusted across a failover (new master's clock behind the
 # old one's): a start this close to the retention edge counts as expired.
 CLOCK_SLACK_MS = 1000
+# How long a room's newest offset is kept: a client whose rooms got nothing since its
+# position recovers from a position up to this old.
+ROOM_LAST_MS = 24 * 3600 * 1000
 
 
 def _script(name: str) -> str:
@@ -97,7 +107,14 @@ class NotificationLog:
             *self._head,
             entries_key(self._prefix, namespace),
             floor_key(self._prefix, namespace),
-            *(room_key(self._prefix, namespace, room) for room in rooms),
+            *(
+                key
+                for room in rooms
+                for key in (
+                    room_key(self._prefix, namespace, room),
+                    room_last_key(self._prefix, namespace, room),
+                )
+            ),
         ]
 
     async def append(self, namespace: str, rooms: Sequence[str], args_open: str) -> str:
@@ -113,6 +130,7 @@ class NotificationLog:
                 namespace,
                 " ".join(rooms),
                 args_open,
+                ROOM_LAST_MS,
             ],
         )
         return offset.decode() if isinstance(offset, bytes) else str(offset)
@@ -133,7 +151,7 @@ class NotificationLog:
         once and in offset order, if the log still holds all of them."""
         reply = await self._read(
             self._keys(namespace, rooms),
-            [epoch, str(start), self.retention_ms, max_entries, CLOCK_SLACK_MS],
+            [epoch, str(start), self.retention_ms, max_entries, CLOCK_SLACK_MS, ROOM_LAST_MS],
         )
         status, last, current_epoch = (_text(item) for item in reply[:3])
         messages = [

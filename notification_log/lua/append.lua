@@ -1,9 +1,10 @@
 -- Append one notification to the log and publish it to every pod, in one step.
 -- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] the namespace's entries stream,
--- KEYS[4] its floor, KEYS[5..] the index stream of each target room.
+-- KEYS[4] its floor, KEYS[5..] per target room: its index stream, then its last offset.
 -- ARGV[1] retention ms (0: publish only), ARGV[2] max entries per namespace,
 -- ARGV[3] channel, ARGV[4] namespace, ARGV[5] rooms (space-separated),
--- ARGV[6] the event's Socket.IO arguments as JSON without the closing bracket.
+-- ARGV[6] the event's Socket.IO arguments as JSON without the closing bracket,
+-- ARGV[7] how long a room's last offset is kept (ms).
 -- Returns the offset. The message is "<offset>\n<namespace>\n<rooms>\n<args>".
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -20,16 +21,18 @@ end
 local id = string.format('%d-%d', ms, seq)
 redis.call('SET', KEYS[1], id)
 if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('SET', KEYS[2], id)
+  -- Microseconds: a log lost and begun again gets an epoch of its own.
+  redis.call('SET', KEYS[2], t[1] .. '-' .. t[2])
 end
 local retention = tonumber(ARGV[1])
 if retention > 0 then
   local cutoff = string.format('%d', ms - retention)
   redis.call('XADD', KEYS[3], 'MINID', '~', cutoff, id, 'r', ARGV[5], 'a', ARGV[6])
   redis.call('PEXPIRE', KEYS[3], retention)
-  for i = 5, #KEYS do
+  for i = 5, #KEYS, 2 do
     redis.call('XADD', KEYS[i], 'MINID', '~', cutoff, id, 'x', '')
     redis.call('PEXPIRE', KEYS[i], retention)
+    redis.call('SET', KEYS[i + 1], id, 'PX', ARGV[7])
   end
   local max = tonumber(ARGV[2])
   if redis.call('XLEN', KEYS[3]) > max then

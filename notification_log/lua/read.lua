@@ -1,13 +1,15 @@
 -- Everything sent to some rooms of one namespace after an offset, or why that can't be
 -- had complete. Never a part: either every notification after the offset, or none.
 -- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] entries stream, KEYS[4] floor,
--- KEYS[5..] the rooms' index streams.
+-- KEYS[5..] per room: its index stream, then its last offset.
 -- ARGV[1] the epoch the offset belongs to, ARGV[2] the offset (exclusive start),
--- ARGV[3] retention ms, ARGV[4] most entries returned, ARGV[5] clock slack ms.
+-- ARGV[3] retention ms, ARGV[4] most entries returned, ARGV[5] clock slack ms,
+-- ARGV[6] how long a room's last offset is kept (ms).
 -- Returns {status, last, epoch, id1, rooms1, args1, id2, ...}; status is ok, reset
 -- (epoch differs: the log was lost), ahead (offset newer than the log: entries were
 -- lost), expired (older than retention), trimmed (the count bound removed entries
--- after it), too_many (more than ARGV[4] to replay).
+-- after it), too_many (more than ARGV[4] to replay). A room whose last offset is not
+-- after the start had nothing since: it needs no entries, however old the start.
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
@@ -29,26 +31,35 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local start_ms = parse(start)
-if start_ms < now - tonumber(ARGV[3]) + tonumber(ARGV[5]) then
-  return {'expired', last, epoch}
-end
+local expired = start_ms < now - tonumber(ARGV[3]) + tonumber(ARGV[5])
+local too_old = start_ms < now - tonumber(ARGV[6]) + tonumber(ARGV[5])
 local floor = redis.call('GET', KEYS[4])
-if floor and before(start, floor) then
-  return {'trimmed', last, epoch}
-end
+local trimmed = floor and before(start, floor)
 local max = tonumber(ARGV[4])
 local ids, seen = {}, {}
-for i = 5, #KEYS do
-  local got = redis.call('XRANGE', KEYS[i], '(' .. start, last, 'COUNT', max + 1)
-  for _, entry in ipairs(got) do
-    local id = entry[1]
-    if not seen[id] then
-      seen[id] = true
-      ids[#ids + 1] = id
+for i = 5, #KEYS, 2 do
+  local room_last = redis.call('GET', KEYS[i + 1])
+  -- No record of the room: nothing was sent to it for as long as records are kept.
+  local nothing_since
+  if room_last then nothing_since = not before(start, room_last) else nothing_since = not too_old end
+  if not nothing_since then
+    if expired then
+      return {'expired', last, epoch}
     end
-  end
-  if #ids > max then
-    return {'too_many', last, epoch}
+    if trimmed then
+      return {'trimmed', last, epoch}
+    end
+    local got = redis.call('XRANGE', KEYS[i], '(' .. start, last, 'COUNT', max + 1)
+    for _, entry in ipairs(got) do
+      local id = entry[1]
+      if not seen[id] then
+        seen[id] = true
+        ids[#ids + 1] = id
+      end
+    end
+    if #ids > max then
+      return {'too_many', last, epoch}
+    end
   end
 end
 table.sort(ids, before)

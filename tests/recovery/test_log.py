@@ -116,3 +116,21 @@ async def test_recovery_off_publishes_without_keeping(client: redis.asyncio.Redi
     log = log_of(client, retention=0)
     await log.append(NS, ["user:1"], '["ev",1')
     assert await client.exists(entries_key("bull", NS), room_key("bull", NS, "user:1")) == 0
+
+
+async def test_a_quiet_rooms_start_recovers_however_old(client: redis.asyncio.Redis) -> None:
+    log = log_of(client, retention=1)
+    epoch, _ = await log.position()
+    position = parse_offset(await log.append(NS, ["user:1"], '["ev",1')) or Offset(0, 0)
+    await asyncio.sleep(1.2)  # the scenario: longer than the retention passes
+    await log.append(NS, ["department:A"], '["ev",2')
+    # user:1 got nothing after `position`: recoverable, however old the position...
+    quiet = await log.read(NS, ["user:1"], epoch, position, 100)
+    assert quiet.status is ReadStatus.OK and quiet.messages == []
+    # ...and in a room never sent anything; but not in a room that got something since.
+    never = await log.read(NS, ["user:99"], epoch, position, 100)
+    assert never.status is ReadStatus.OK and never.messages == []
+    both = await log.read(NS, ["user:1", "department:A"], epoch, position, 100)
+    assert both.status is ReadStatus.EXPIRED
+    day_old = Offset(position.ms - 25 * 3600 * 1000, 0)  # older than the rooms' records
+    assert (await log.read(NS, ["user:99"], epoch, day_old, 100)).status is ReadStatus.EXPIRED
