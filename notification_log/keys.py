@@ -25,11 +25,9 @@ def floor_key(prefix: str, namespace: str) -> str:
 
 
 def room_key(prefix: str, namespace: str, room: str) -> str:
-    """A stream of the offsets sent to one room (ids only: the payload is kept once)."""
+    """A sorted set of the offsets sent to one room (scored by their ms; the payload is
+    kept once, in the entries): those within the retention, and always the newest, kept
+    a day, so a quiet room's clients recover from any position up to a day old. A sorted
+    set, not a stream: 205 bytes for a room with one offset, against 4.4 KB."""
     return f"{prefix}:log:{namespace}:room:{room}"
 
-
-def room_last_key(prefix: str, namespace: str, room: str) -> str:
-    """The newest offset ever sent to one room; kept much longer than the entries, so a
-    quiet room's clients recover from any age (nothing was sent to them since)."""
-    return f"{prefix}:log:{namespace}:last:{room}"

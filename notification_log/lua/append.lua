@@ -1,10 +1,10 @@
 -- Append one notification to the log and publish it to every pod, in one step.
 -- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] the namespace's entries stream,
--- KEYS[4] its floor, KEYS[5..] per target room: its index stream, then its last offset.
+-- KEYS[4] its floor, KEYS[5..] each target room's offsets (a sorted set).
 -- ARGV[1] retention ms (0: publish only), ARGV[2] max entries per namespace,
 -- ARGV[3] channel, ARGV[4] namespace, ARGV[5] rooms (space-separated),
 -- ARGV[6] the event's Socket.IO arguments as JSON without the closing bracket,
--- ARGV[7] how long a room's last offset is kept (ms).
+-- ARGV[7] how long a room's newest offset is kept (ms).
 -- Returns the offset. The message is "<offset>\n<namespace>\n<rooms>\n<args>".
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -29,12 +29,16 @@ if retention > 0 then
   local cutoff = string.format('%d', ms - retention)
   redis.call('XADD', KEYS[3], 'MINID', '~', cutoff, id, 'r', ARGV[5], 'a', ARGV[6])
   redis.call('PEXPIRE', KEYS[3], retention)
-  for i = 5, #KEYS, 2 do
-    redis.call('XADD', KEYS[i], 'MINID', '~', cutoff, id, 'x', '')
-    redis.call('PEXPIRE', KEYS[i], retention)
-    redis.call('SET', KEYS[i + 1], id, 'PX', ARGV[7])
-  end
   local max = tonumber(ARGV[2])
+  for i = 5, #KEYS do
+    redis.call('ZADD', KEYS[i], ms, id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. cutoff)  -- never the new one
+    if redis.call('ZCARD', KEYS[i]) > max then
+      -- Older than the entries' floor (the entries hold at most `max` of all rooms).
+      redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(max + 1))
+    end
+    redis.call('PEXPIRE', KEYS[i], ARGV[7])
+  end
   if redis.call('XLEN', KEYS[3]) > max then
     redis.call('XTRIM', KEYS[3], 'MAXLEN', max)
     local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)

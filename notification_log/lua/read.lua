@@ -1,10 +1,10 @@
 -- Everything sent to some rooms of one namespace after an offset, or why that can't be
 -- had complete. Never a part: either every notification after the offset, or none.
 -- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] entries stream, KEYS[4] floor,
--- KEYS[5..] per room: its index stream, then its last offset.
+-- KEYS[5..] each room's offsets (a sorted set scored by ms).
 -- ARGV[1] the epoch the offset belongs to, ARGV[2] the offset (exclusive start),
 -- ARGV[3] retention ms, ARGV[4] most entries returned, ARGV[5] clock slack ms,
--- ARGV[6] how long a room's last offset is kept (ms).
+-- ARGV[6] how long a room's newest offset is kept (ms).
 -- Returns {status, last, epoch, id1, rooms1, args1, id2, ...}; status is ok, reset
 -- (epoch differs: the log was lost), ahead (offset newer than the log: entries were
 -- lost), expired (older than retention), trimmed (the count bound removed entries
@@ -37,11 +37,17 @@ local floor = redis.call('GET', KEYS[4])
 local trimmed = floor and before(start, floor)
 local max = tonumber(ARGV[4])
 local ids, seen = {}, {}
-for i = 5, #KEYS, 2 do
-  local room_last = redis.call('GET', KEYS[i + 1])
+local function add(id)
+  if not seen[id] then
+    seen[id] = true
+    ids[#ids + 1] = id
+  end
+end
+for i = 5, #KEYS do
+  local newest = redis.call('ZRANGE', KEYS[i], -1, -1)[1]
   -- No record of the room: nothing was sent to it for as long as records are kept.
   local nothing_since
-  if room_last then nothing_since = not before(start, room_last) else nothing_since = not too_old end
+  if newest then nothing_since = not before(start, newest) else nothing_since = not too_old end
   if not nothing_since then
     if expired then
       return {'expired', last, epoch}
@@ -49,14 +55,11 @@ for i = 5, #KEYS, 2 do
     if trimmed then
       return {'trimmed', last, epoch}
     end
-    local got = redis.call('XRANGE', KEYS[i], '(' .. start, last, 'COUNT', max + 1)
-    for _, entry in ipairs(got) do
-      local id = entry[1]
-      if not seen[id] then
-        seen[id] = true
-        ids[#ids + 1] = id
-      end
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[i], start_ms, start_ms, 'BYSCORE')) do
+      if before(start, id) then add(id) end
     end
+    local later = redis.call('ZRANGE', KEYS[i], '(' .. start_ms, '+inf', 'BYSCORE', 'LIMIT', 0, max + 1)
+    for _, id in ipairs(later) do add(id) end
     if #ids > max then
       return {'too_many', last, epoch}
     end
