@@ -91,9 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_run(find_command(settings, args)))
     try:
         _run(serve(settings, once=args.once))
-    except OSError as error:
-        # Only the metrics server binds a port; reaching Redis or PostgreSQL is retried.
-        print(f"archiver: invalid setting ARCHIVE_METRICS_PORT: {error}", file=sys.stderr)
+    except SettingsError as error:  # found only when used: the metrics port is taken
+        print(f"archiver: invalid setting {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     return 0
 

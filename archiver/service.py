@@ -18,6 +18,7 @@ from archiver.metrics import ArchiveMetrics, MetricsServer
 from archiver.redis_client import redis_client
 from archiver.source import FinishedJobs
 from config.archive import ArchiveSettings
+from config.errors import SettingsError
 
 logger = logging.getLogger("archiver")
 
@@ -31,10 +32,7 @@ def backoff(failures: int) -> float:
 
 async def serve(settings: ArchiveSettings, *, once: bool) -> None:
     metrics = ArchiveMetrics()
-    server = (
-        MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
-        if settings.metrics_port else None
-    )
+    server = _metrics_server(metrics, settings) if settings.metrics_port else None
     redis = redis_client(settings.redis)
     database = Database(
         settings.database,
@@ -68,6 +66,17 @@ async def serve(settings: ArchiveSettings, *, once: bool) -> None:
         if server is not None:
             server.close()
     logger.info("stopped")
+
+
+def _metrics_server(metrics: ArchiveMetrics, settings: ArchiveSettings) -> MetricsServer:
+    """Raises `SettingsError` when the port cannot be had: that is the setting's fault."""
+    try:
+        return MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+    except OSError as error:
+        raise SettingsError(
+            "ARCHIVE_METRICS_PORT",
+            f"cannot listen on {settings.metrics_host}:{settings.metrics_port} ({error.strerror})",
+        ) from None
 
 
 async def run_passes(

@@ -33,7 +33,7 @@ async def test_a_crash_after_the_commit_then_a_rerun_archives_each_job_once(
             assert archiver.running(), archiver.log()
             return await lock.waiting() == 1
 
-        await eventually(holding, 20, "the archiver committed its first batch and waits")
+        await eventually(holding, 20, "the archiver committed a batch and waits", archiver)
         assert len(await archived_rows(database_url)) == 10
         assert await finished_count(redis_url) == 30  # committed, not yet removed
         await archiver.kill()
@@ -59,7 +59,7 @@ async def test_two_archivers_at_once_archive_each_job_once(
             return await lock.waiting() == 2
 
         # Both read the same oldest batch and committed it; the second inserted nothing.
-        await eventually(both_holding, 20, "both archivers committed a batch and wait")
+        await eventually(both_holding, 20, "both archivers committed a batch and wait", *archivers)
         assert len(await archived_rows(database_url)) == 10
         await lock.release()
         for archiver in archivers:

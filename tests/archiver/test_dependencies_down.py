@@ -44,7 +44,7 @@ async def test_postgresql_down_during_a_pass_removes_nothing_and_the_next_pass_a
             async def holding() -> bool:
                 return await lock.waiting() == 1
 
-            await eventually(holding, 20, "the archiver committed its first batch and waits")
+            await eventually(holding, 20, "the archiver committed a batch and waits", archiver)
             own_postgres.stop()  # mid-pass: its first batch committed, not yet removed
 
         async def failed_twice() -> bool:
@@ -53,7 +53,7 @@ async def test_postgresql_down_during_a_pass_removes_nothing_and_the_next_pass_a
             )
             return failures is not None and failures >= 2
 
-        await eventually(failed_twice, 20, "two passes failed on PostgreSQL")
+        await eventually(failed_twice, 20, "two passes failed on PostgreSQL", archiver)
         assert archiver.running(), archiver.log()
         assert await finished_count(redis_url) == 30  # nothing removed from Redis
         assert "pass failed: postgresql unavailable" in archiver.log()
@@ -63,7 +63,7 @@ async def test_postgresql_down_during_a_pass_removes_nothing_and_the_next_pass_a
         async def caught_up() -> bool:
             return await finished_count(redis_url) == 0
 
-        await eventually(caught_up, 30, "the archiver archived everything once PostgreSQL is back")
+        await eventually(caught_up, 30, "everything archived once PostgreSQL is back", archiver)
         rows = await archived_rows(database_url)
         assert Counter(row["job_id"] for row in rows) == Counter(ids)
         archived = await archiver.metric(
@@ -91,14 +91,14 @@ async def test_redis_unreachable_at_start_is_waited_for(
             failures = await archiver.metric("archive_pass_failures_total", dependency="redis")
             return failures is not None and failures >= 1
 
-        await eventually(failed_on_redis, 20, "a pass failed on Redis")
+        await eventually(failed_on_redis, 20, "a pass failed on Redis", archiver)
         assert archiver.running(), archiver.log()
         redis.start()
 
         async def succeeded() -> bool:
             return (await archiver.metric("archive_last_success_timestamp_seconds") or 0) > 0
 
-        await eventually(succeeded, 20, "a pass went through once Redis answers")
+        await eventually(succeeded, 20, "a pass went through once Redis answers", archiver)
         assert archiver.running()
     finally:
         await archiver.kill()

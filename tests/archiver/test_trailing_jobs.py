@@ -32,7 +32,11 @@ def test_the_archiver_spells_trailing_jobs_as_the_gateway_does() -> None:
 async def test_trailing_jobs_are_left_alone_and_still_emit(
     redis_url: str, database_url: str, start_gateway: StartGateway, closing: list[Any]
 ) -> None:
-    gateway = await start_gateway(THROTTLE_RULES="records:updated=5")
+    # One job at a time, so the three updates are decided in the order they were added
+    # (with more, a later one can take the leading edge and there is nothing to hold).
+    gateway = await start_gateway(
+        THROTTLE_RULES="records:updated=5", GATEWAY_QUEUES="critical-events=1"
+    )
     client = await RecordingClient(gateway.url, "/data_owner", mint("42", "A")).connect()
     closing.append(client)
     updates = [

@@ -107,15 +107,20 @@ async def run_archiver(env: dict[str, str], *args: str, timeout: float = 30.0) -
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float, what: str
+    check: Callable[[], Awaitable[bool]],
+    timeout: float,
+    what: str,
+    *processes: "ArchiverProcess",
 ) -> None:
-    """Poll external state (rows, Redis keys, lock waits) until `check` holds."""
+    """Poll external state (rows, Redis keys, lock waits) until `check` holds; on a
+    time-out the message carries the logs of `processes`."""
     try:
         async with asyncio.timeout(timeout):
             while not await check():
                 await asyncio.sleep(0.05)
     except TimeoutError:
-        raise AssertionError(f"not within {timeout} s: {what}") from None
+        logs = "".join(f"\n--- {p.log_path.name}:\n{p.log()}" for p in processes)
+        raise AssertionError(f"not within {timeout} s: {what}{logs}") from None
 
 
 async def archived_rows(database_url: str) -> list[dict[str, Any]]:
