@@ -142,12 +142,12 @@ class RecordingEnviron(dict[str, str]):
         return super().get(name, default)
 
 
-# Read by config/archive.py but deliberately not set by the chart: the test hook, and the
-# metrics address (all interfaces, the default, is what a pod wants).
-NOT_FROM_THE_CHART = {"ARCHIVE_HOLD_AFTER_COMMIT_LOCK", "ARCHIVE_METRICS_HOST"}
+# Read by config/archive.py but deliberately not set by the chart: the test hook.
+NOT_FROM_THE_CHART = {"ARCHIVE_HOLD_AFTER_COMMIT_LOCK"}
 
 
 def test_the_chart_sets_every_setting_the_archiver_reads() -> None:
+    """Its own settings and the shared ones (tests/deploy checks the gateway's side)."""
     environ = RecordingEnviron({"ARCHIVE_DATABASE_URL": DB_URL})
     load_archive_settings(environ)
     manifests = render(values(mode="deployment"))
