@@ -127,8 +127,10 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
                         self._deliver(data)
                     elif not (data.endswith(own_end) and data.startswith(own_start)):
                         yield data
-            except (RedisError, OSError) as error:
+            except Exception as error:
                 self.subscribed.clear()
+                if not isinstance(error, RedisError | OSError):
+                    logger.exception("adapter listener failed; resubscribing")
                 logger.error("adapter subscription lost (%s); retrying in %.1fs", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RESUBSCRIBE_MAX_DELAY)

@@ -40,8 +40,9 @@ async def test_node_job_reaches_python_and_node_clients(
         event, payload = await python_client.next_event()
         line = await node_client.next_line()
         assert line["type"] == "event" and line["event"] == event == "records:updated"
-        [node_payload] = line["args"]
+        node_payload, offset = line["args"]  # the offset: connection state recovery
         assert node_payload == payload
+        assert python_client.offsets == [offset]
         assert payload["id"] == "res-123" and payload["data"] == DATA
         assert payload["metadata"]["triggered_by"] == "u-7"
         assert len(payload["metadata"]["trace_id"]) == 36
