@@ -6,6 +6,18 @@
 -- ARGV[6] the event's Socket.IO arguments as JSON without the closing bracket,
 -- ARGV[7] how long a room's newest offset is kept (ms).
 -- Returns the offset. The message is "<offset>\n<namespace>\n<rooms>\n<args>".
+local function parse(offset)
+  local o_ms, o_seq = string.match(offset, '^(%d+)-(%d+)$')
+  return tonumber(o_ms), tonumber(o_seq)
+end
+local function ms_of(offset)
+  return (string.match(offset, '^(%d+)-'))
+end
+local function before(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = 0
@@ -31,13 +43,25 @@ if retention > 0 then
   redis.call('PEXPIRE', KEYS[3], retention)
   local max = tonumber(ARGV[2])
   for i = 5, #KEYS do
-    redis.call('ZADD', KEYS[i], ms, id)
-    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. cutoff)  -- never the new one
-    if redis.call('ZCARD', KEYS[i]) > max then
-      -- Older than the entries' floor (the entries hold at most `max` of all rooms).
-      redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(max + 1))
+    local room = KEYS[i]
+    -- The newest offset that ages out now becomes the room's floor (score -1, member
+    -- "f:<offset>"): a start before it can't be complete; one after it can, however old.
+    local aged = redis.call('ZRANGE', room, '(' .. cutoff, '0', 'BYSCORE', 'REV', 'LIMIT', 0, 1)[1]
+    if aged then
+      local newest_aged = aged
+      for _, same in ipairs(redis.call('ZRANGE', room, ms_of(aged), ms_of(aged), 'BYSCORE')) do
+        if before(newest_aged, same) then newest_aged = same end
+      end
+      redis.call('ZREMRANGEBYSCORE', room, '-inf', '(' .. cutoff)
+      redis.call('ZADD', room, -1, 'f:' .. newest_aged)
     end
-    redis.call('PEXPIRE', KEYS[i], ARGV[7])
+    redis.call('ZADD', room, ms, id)
+    if redis.call('ZCARD', room) > max + 1 then
+      -- Older than the entries' floor (the entries hold at most `max` of all rooms);
+      -- rank 0 (the room's floor, if any) stays.
+      redis.call('ZREMRANGEBYRANK', room, 1, -(max + 1))
+    end
+    redis.call('PEXPIRE', room, ARGV[7])
   end
   if redis.call('XLEN', KEYS[3]) > max then
     redis.call('XTRIM', KEYS[3], 'MAXLEN', max)

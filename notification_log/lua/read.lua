@@ -3,13 +3,14 @@
 -- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] entries stream, KEYS[4] floor,
 -- KEYS[5..] each room's offsets (a sorted set scored by ms).
 -- ARGV[1] the epoch the offset belongs to, ARGV[2] the offset (exclusive start),
--- ARGV[3] retention ms, ARGV[4] most entries returned, ARGV[5] clock slack ms,
+-- ARGV[3] unused, ARGV[4] most entries returned, ARGV[5] clock slack ms,
 -- ARGV[6] how long a room's newest offset is kept (ms).
 -- Returns {status, last, epoch, id1, rooms1, args1, id2, ...}; status is ok, reset
 -- (epoch differs: the log was lost), ahead (offset newer than the log: entries were
--- lost), expired (older than retention), trimmed (the count bound removed entries
--- after it), too_many (more than ARGV[4] to replay). A room whose last offset is not
--- after the start had nothing since: it needs no entries, however old the start.
+-- lost), expired (notifications after it aged out of the retention), trimmed (the count
+-- bound removed entries after it), too_many (more than ARGV[4] to replay). A room whose
+-- newest offset is not after the start had nothing since: it needs no entries, however
+-- old the start; one that had is complete while nothing after the start aged out.
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
@@ -31,7 +32,6 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local start_ms = parse(start)
-local expired = start_ms < now - tonumber(ARGV[3]) + tonumber(ARGV[5])
 local too_old = start_ms < now - tonumber(ARGV[6]) + tonumber(ARGV[5])
 local floor = redis.call('GET', KEYS[4])
 local trimmed = floor and before(start, floor)
@@ -49,8 +49,12 @@ for i = 5, #KEYS do
   local nothing_since
   if newest then nothing_since = not before(start, newest) else nothing_since = not too_old end
   if not nothing_since then
-    if expired then
-      return {'expired', last, epoch}
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0)[1]
+    if not oldest then
+      return {'expired', last, epoch}  -- no record of the room for longer than it is kept
+    end
+    if string.sub(oldest, 1, 2) == 'f:' and before(start, string.sub(oldest, 3)) then
+      return {'expired', last, epoch}  -- the room's offsets after the start aged out
     end
     if trimmed then
       return {'trimmed', last, epoch}
@@ -70,7 +74,7 @@ local out = {'ok', last, epoch}
 for _, id in ipairs(ids) do
   local entry = redis.call('XRANGE', KEYS[3], id, id)
   if #entry == 0 then
-    return {'trimmed', last, epoch}
+    return {'expired', last, epoch}  -- a quiet room's newest, older than the retention
   end
   local fields = entry[1][2]
   local rooms, args = '', ''

@@ -83,8 +83,6 @@ async def test_incomplete_reads_say_why_and_return_nothing(client: redis.asyncio
     assert reset.status is ReadStatus.RESET
     ahead = Offset(got_last(fine).ms + 10_000, 0)
     assert (await log.read(NS, ["user:1"], epoch, ahead, 100)).status is ReadStatus.AHEAD
-    old = Offset(got_last(fine).ms - 61_000, 0)
-    assert (await log.read(NS, ["user:1"], epoch, old, 100)).status is ReadStatus.EXPIRED
 
 
 def got_last(read: object) -> Offset:
@@ -127,10 +125,30 @@ async def test_a_quiet_rooms_start_recovers_however_old(client: redis.asyncio.Re
     # user:1 got nothing after `position`: recoverable, however old the position...
     quiet = await log.read(NS, ["user:1"], epoch, position, 100)
     assert quiet.status is ReadStatus.OK and quiet.messages == []
-    # ...and in a room never sent anything; but not in a room that got something since.
+    # ...and in a room never sent anything; and with a room that got something since,
+    # still kept.
     never = await log.read(NS, ["user:99"], epoch, position, 100)
     assert never.status is ReadStatus.OK and never.messages == []
     both = await log.read(NS, ["user:1", "department:A"], epoch, position, 100)
-    assert both.status is ReadStatus.EXPIRED
+    assert both.status is ReadStatus.OK and [m.args_open for m in both.messages] == [
+        '["ev",2'
+    ]
     day_old = Offset(position.ms - 25 * 3600 * 1000, 0)  # older than the rooms' records
     assert (await log.read(NS, ["user:99"], epoch, day_old, 100)).status is ReadStatus.EXPIRED
+
+
+async def test_a_start_is_complete_until_something_after_it_ages_out(
+    client: redis.asyncio.Redis,
+) -> None:
+    log = log_of(client, retention=1)
+    epoch, _ = await log.position()
+    first = parse_offset(await log.append(NS, ["user:1"], '["ev",1')) or Offset(0, 0)
+    second = parse_offset(await log.append(NS, ["user:1"], '["ev",2')) or Offset(0, 0)
+    await asyncio.sleep(1.2)  # the scenario: both age out of the retention
+    third = await log.append(NS, ["user:1"], '["ev",3')
+    # From `second` only `third` is needed, and it is kept: complete, however old.
+    fine = await log.read(NS, ["user:1"], epoch, second, 100)
+    assert fine.status is ReadStatus.OK and [m.offset_text for m in fine.messages] == [third]
+    # From `first`, `second` would be needed, and it aged out.
+    gone = await log.read(NS, ["user:1"], epoch, first, 100)
+    assert gone.status is ReadStatus.EXPIRED and gone.messages == []
