@@ -105,10 +105,12 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
         return start.encode(), end.encode()
 
     async def _listen(self) -> AsyncIterator[bytes]:
-        # Every pod receives its own publishes back. python-socketio would parse each
-        # one only to drop it for its host_id (it already delivered the emit locally),
-        # a JSON decode per job; they are recognised here by their bytes instead.
-        # Callbacks and other methods still go through.
+        # Notifications (ours: they start with their offset) are delivered here, this
+        # pod's own included, in the channel's order. python-socketio's own messages go
+        # on to its listener, except this pod's own emits, which it already delivered
+        # locally: python-socketio would decode each only to drop it for its host_id, so
+        # they are recognised by their bytes instead. Callbacks and other methods still
+        # go through.
         own_start, own_end = self._own_emit_marks()
         delay = _RESUBSCRIBE_FIRST_DELAY
         while True:
