@@ -21,6 +21,7 @@ from config.settings import (
     QueueSettings,
     RecoverySettings,
     RedisSettings,
+    Role,
     ServerSettings,
     Settings,
     ThrottleRule,
@@ -48,6 +49,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         throttle_rules=_throttle_rules(env),
         recovery=_recovery(env, auth),
         log_level=env.get("LOG_LEVEL", "INFO", _log_level),
+        role=env.get("GATEWAY_ROLE", Role.ALL, _role),
     )
 
 
@@ -112,6 +114,17 @@ def _non_negative_float(value: str) -> float:
     return _positive_float(value)
 
 
+def _share(value: str) -> float:
+    """A fraction above 0 and at most 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number above 0 and at most 1, got {value!r}") from None
+    if not 0 < number <= 1:
+        raise ValueError(f"expected a number above 0 and at most 1, got {value!r}")
+    return number
+
+
 def _port(value: str) -> int:
     port = _positive_int(value)
     if port > 65535:
@@ -132,6 +145,14 @@ def _log_level(value: str) -> str:
     if value.upper() not in _LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}, got {value!r}")
     return value.upper()
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value.lower())
+    except ValueError:
+        names = ", ".join(role.value for role in Role)
+        raise ValueError(f"expected one of {names}, got {value!r}") from None
 
 
 def _redis_url(value: str) -> str:
@@ -274,6 +295,10 @@ def _consumers(env: _Env) -> ConsumerSettings:
         ),
         stalled_interval_ms=env.get(
             "QUEUE_STALLED_INTERVAL_MS", defaults.stalled_interval_ms, _positive_int
+        ),
+        min_share=env.get("GATEWAY_QUEUE_MIN_SHARE", defaults.min_share, _share),
+        precedence_linger_ms=env.get(
+            "GATEWAY_QUEUE_PRECEDENCE_LINGER_MS", defaults.precedence_linger_ms, _non_negative_int
         ),
     )
 

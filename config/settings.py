@@ -1,6 +1,7 @@
 """The typed, frozen settings of a pod. `config.load` builds them from the environment."""
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from config.secret import Secret
 
@@ -95,6 +96,14 @@ class ConsumerSettings:
     # runs: at most lock + interval = 15 s, inside CONTRACT §2's 30 s.
     lock_duration_ms: int = 10000
     stalled_interval_ms: int = 5000
+    # The order of `queues` is precedence (consumers/precedence.py): while a queue is
+    # busy in the pod (jobs waiting or running, or its last one finished less than
+    # `precedence_linger_ms` ago), each later queue works on at most this share of its
+    # concurrency (rounded down, at least one job), so it never starves. 1: no precedence.
+    min_share: float = 0.125
+    # Bridges the gaps of a steady stream: at 50 critical jobs/s the queue is idle 20 ms
+    # between jobs, long enough for a batch queue to fill the event loop again.
+    precedence_linger_ms: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +128,25 @@ class RecoverySettings:
         return self.retention_seconds > 0
 
 
+class Role(StrEnum):
+    """What a pod does (GATEWAY_ROLE)."""
+
+    # Holds client connections and consumes the queues: one kind of pod for everything.
+    ALL = "all"
+    # Consumes the queues and publishes to the adapter channel; serves no clients.
+    CONSUMER = "consumer"
+    # Holds client connections and delivers from the adapter channel; consumes nothing.
+    EDGE = "edge"
+
+    @property
+    def consumes(self) -> bool:
+        return self is not Role.EDGE
+
+    @property
+    def holds_clients(self) -> bool:
+        return self is not Role.CONSUMER
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     auth: AuthSettings
@@ -128,3 +156,4 @@ class Settings:
     throttle_rules: tuple[ThrottleRule, ...] = DEFAULT_THROTTLE_RULES
     recovery: RecoverySettings = field(default_factory=RecoverySettings)
     log_level: str = "INFO"
+    role: Role = Role.ALL
