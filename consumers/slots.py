@@ -17,12 +17,17 @@ stalled-job checks and `close()` are bullmq's own: `close()` waits for
 A completion sent just before `close()` may still bring back a job, fetched and locked:
 the slot runs it too (its own completion then fetches nothing), as Node's worker does.
 
+Precedence between the pod's queues (consumers/precedence.py): the worker tells its
+queue's gate whether it has jobs waiting or running, and each slot passes the gate's
+checkpoints before running a job and before completing it.
+
 Relies on bullmq 3.4's `Worker.run` attributes (`processing`, `jobs`, `lockManager`,
-`stalledCheckTimer`, `closing`, `paused`, `resume_event`, `forceClosing`), its
-`backend.moveToCompleted(..., fetch_next)` returning `{"result": next job data}` and
-`nextJobFromJobData`; tests/integration/test_fetching.py fails if the single call per
-job disappears, tests/integration/test_slots.py if a job is lost, run twice or left
-active by a close.
+`stalledCheckTimer`, `closing`, `paused`, `resume_event`, `forceClosing`, `drained`), its
+`backend.moveToCompleted(..., fetch_next)` returning `{"result": next job data}`,
+`nextJobFromJobData`, `getNextJob` and `waitForJob`; tests/integration/test_fetching.py
+fails if the single call per job disappears, tests/integration/test_slots.py if a job is
+lost, run twice or left active by a close, tests/integration/test_precedence.py if a
+later queue's work is not held back while an earlier queue is busy.
 """
 
 import asyncio
@@ -33,6 +38,8 @@ from bullmq import Job, Worker
 from bullmq.custom_errors import DelayedError, UnrecoverableError, WaitingChildrenError
 from bullmq.timer import Timer
 
+from consumers.precedence import Permit, QueueGate, ungated
+
 
 class SlotWorker(Worker):  # type: ignore[misc]
     running: bool
@@ -40,6 +47,53 @@ class SlotWorker(Worker):  # type: ignore[misc]
     def __init__(self, name: str, processor: Any, opts: dict[str, Any]) -> None:
         super().__init__(name, processor, opts)
         self.fetched_with_completion = 0
+        # Replaced by the pod's precedence gate of this queue before `run`.
+        self.gate: QueueGate = ungated(name, max(1, int(self.opts["concurrency"])))
+        self._waking = False
+
+    async def close(self, force: bool = False) -> None:
+        # Set before bullmq's close sets it, so slots let through by the gate see it.
+        self.closing = True
+        self.gate.open_all()
+        await super().close(force)
+
+    async def getNextJob(self, token: str) -> Any:
+        try:
+            return await super().getNextJob(token)
+        finally:
+            if self._waking:  # woken, but nothing was fetched (a delayed job not due yet)
+                self._waking = False
+                self._report_busy()
+
+    async def waitForJob(self) -> int:
+        block_until: int = await super().waitForJob()
+        # Woken from the blocking wait: a fetch follows at once, and the queue counts
+        # as busy until it has answered (earlier, later queues would start a job more).
+        self._waking = True
+        self._report_busy()
+        return block_until
+
+    async def nextJobFromJobData(
+        self,
+        job_data: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        limit_until: int = 0,
+        delay_until: int = 0,
+        token: str | None = None,
+    ) -> Job | None:
+        try:
+            job: Job | None = await super().nextJobFromJobData(
+                job_data, job_id, limit_until, delay_until, token
+            )
+            return job
+        finally:
+            self._waking = False
+            self._report_busy()
+
+    def _report_busy(self) -> None:
+        """Jobs waiting or running, as far as this pod knows: one in hand, a fetch that
+        found one since bullmq last saw the queue drained, or a wake-up about to fetch."""
+        self.gate.set_busy(bool(self.jobs) or not self.drained or self._waking)
 
     async def run(self) -> None:
         if self.running:
@@ -71,34 +125,38 @@ class SlotWorker(Worker):  # type: ignore[misc]
 
     async def _slot(self, index: int) -> None:
         serial = 0
-        job: Job | None = None
         retry = {"delay_in_ms": self.opts["runRetryDelay"], "only_emit_error": True}
-        # A job in hand is run even once closing: a completion sent before `close()`
-        # may have fetched and locked it (as in Node's worker). Dropped, it would sit
-        # active until its lock lapsed and come back as stalled.
-        while job is not None or not self.closing:
-            if job is None:
-                if self.paused:
-                    await self.resume_event.wait()
-                    continue
-                serial += 1
-                token = f"{self.id}:{index}:{serial}"
+        while not self.closing:
+            if self.paused:
+                await self.resume_event.wait()
+                continue
+            serial += 1
+            token = f"{self.id}:{index}:{serial}"
 
-                async def fetch(token: str = token) -> Any:
-                    return await self.getNextJob(token)
+            async def fetch(token: str = token) -> Any:
+                return await self.getNextJob(token)
 
-                job = await self.retryIfFailed(fetch, retry)
-                if job is None:
-                    continue
-            job = await self.processJob(job, job.token)
+            job: Job | None = await self.retryIfFailed(fetch, retry)
+            # Taken at the job's first step, kept along the chain of jobs that each
+            # completion fetches, given back when it ends (consumers/precedence.py).
+            permit = self.gate.permit()
+            try:
+                # A job in hand is run even once closing: a completion sent before
+                # `close()` may have fetched and locked it (as in Node's worker). Dropped,
+                # it would sit active until its lock lapsed and come back as stalled.
+                while job is not None:
+                    job = await self.processJob(job, job.token, permit)
+            finally:
+                permit.release()
 
-    async def processJob(self, job: Job, token: str) -> Job | None:
-        """Run `job`; returns the next job when completing it fetched one."""
-        if "removeOnComplete" not in job.opts and "removeOnComplete" in self.opts:
-            job.opts["removeOnComplete"] = self.opts["removeOnComplete"]
-        if "removeOnFail" not in job.opts and "removeOnFail" in self.opts:
-            job.opts["removeOnFail"] = self.opts["removeOnFail"]
+    async def processJob(
+        self, job: Job, token: str, permit: Permit | None = None
+    ) -> Job | None:
+        """Run `job`; returns the next job when completing it fetched one. With a
+        `permit`, each step waits its turn while an earlier queue has precedence."""
+        self._apply_default_removal(job)
         self.jobs.add((job, token))
+        self._report_busy()
         self.lockManager.track_job(job.id, token, int(time.time() * 1000))
         next_job: Job | None = None
         try:
@@ -107,7 +165,13 @@ class SlotWorker(Worker):  # type: ignore[misc]
                 await job.moveToFailed(failure, token)
                 self.emit("failed", job, failure)
                 return None
+            # Precedence: while an earlier queue is busy, wait here (job in hand, lock
+            # renewed) rather than add to the event loop's work.
+            if permit is not None:
+                await permit.checkpoint()
             result = await self.processor(job, token)
+            if permit is not None:
+                await permit.checkpoint()
             if not self.forceClosing:
                 fetch_next = not (self.closing or self.paused)
                 completed = await self.backend.moveToCompleted(
@@ -131,7 +195,14 @@ class SlotWorker(Worker):  # type: ignore[misc]
         finally:
             self.jobs.discard((job, token))
             self.lockManager.untrack_job(job.id)
+            self._report_busy()
         return next_job
+
+    def _apply_default_removal(self, job: Job) -> None:
+        """The worker's removeOnComplete/removeOnFail for a job that sets none."""
+        for option in ("removeOnComplete", "removeOnFail"):
+            if option not in job.opts and option in self.opts:
+                job.opts[option] = self.opts[option]
 
     async def _next_from(self, raw: list[Any] | None, token: str) -> Job | None:
         """The job `moveToFinished` fetched (locked with `token`), if any. An empty answer

@@ -1,4 +1,5 @@
-"""One BullMQ Worker per configured queue, started and stopped together."""
+"""One BullMQ Worker per configured queue, started and stopped together, the queues
+taking precedence in the order they are listed (consumers/precedence.py)."""
 
 import asyncio
 import logging
@@ -8,6 +9,7 @@ from typing import Any
 
 from config import ConsumerSettings, QueueSettings
 from consumers.fetching import PacedFetchWorker
+from consumers.precedence import Precedence
 from consumers.processor import NotificationProcessor
 from consumers.protocols import RedisClientFactory
 from consumers.slots import SlotWorker
@@ -43,10 +45,15 @@ class QueueConsumers:
         self._stopping = False
 
     async def start(self) -> None:
+        # The order of the queues is precedence (consumers/precedence.py).
+        precedence = Precedence(
+            self._settings.min_share, self._settings.precedence_linger_ms / 1000
+        )
         for queue in self._settings.queues:
             worker = NotificationWorker(
                 queue.name, self._processor_factory(queue), self._options(queue)
             )
+            worker.gate = precedence.gate(queue.name, queue.concurrency)
             worker.on("error", _log_worker_error(queue.name))
             # Without the version the blocking connection rounds sub-second delays up to
             # whole seconds (docs/dependencies.md); reading it first fixes that. bullmq also warns
@@ -68,6 +75,11 @@ class QueueConsumers:
             and all(not run.done() for run in self._runs)
             and all(worker.running for worker in self._workers)
         )
+
+    @property
+    def yields(self) -> dict[str, int]:
+        """Per queue, how often one of its slots stopped to let an earlier queue work."""
+        return {worker.name: worker.gate.yields for worker in self._workers}
 
     @property
     def fetches(self) -> dict[str, int]:
