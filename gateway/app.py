@@ -68,6 +68,8 @@ def build_app(settings: Settings) -> web.Application:
             redis_client, settings.redis, decode_responses=False, retries=False
         ),
     )
+    if not settings.role.holds_clients:
+        return _without_clients(app, adapter)
     signer = (
         PidSigner(settings.recovery.secret.reveal().encode())
         if settings.recovery.enabled and settings.recovery.secret is not None
@@ -90,9 +92,25 @@ def build_app(settings: Settings) -> web.Application:
         add_demo_routes(app)
     app.cleanup_ctx.append(_health_redis)
     app.cleanup_ctx.append(_socketio)
-    app.cleanup_ctx.append(_consumers)
+    if settings.role.consumes:
+        app.cleanup_ctx.append(_consumers)
     app.cleanup_ctx.append(_ready)
     return app
+
+
+def _without_clients(app: web.Application, adapter: RedisAdapter) -> web.Application:
+    """A `consumer` pod (GATEWAY_ROLE): no Socket.IO server at all, so it holds no client
+    connections (gateway/http.py answers /socket.io/ with 404 and says why) and does not
+    subscribe to the adapter channel; its consumers publish through the adapter's log."""
+    app[ADAPTER] = adapter
+    add_routes(app)
+    app.cleanup_ctx.extend([_health_redis, _publisher, _consumers, _ready])
+    return app
+
+
+async def _publisher(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[ADAPTER].close()
 
 
 async def _health_redis(app: web.Application) -> AsyncIterator[None]:

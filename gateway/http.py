@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from gateway.state import ADAPTER, CONSUMERS, HEALTH_REDIS, METRICS, POD_STATE
+from gateway.state import ADAPTER, CONSUMERS, HEALTH_REDIS, METRICS, POD_STATE, SETTINGS
 
 PING_TIMEOUT_SECONDS = 1.0
 
@@ -29,9 +29,10 @@ async def readiness_problems(app: web.Application) -> list[str]:
     if not state.started:
         return ["starting"]
     problems = []
-    if CONSUMERS not in app or not app[CONSUMERS].running:
+    role = app[SETTINGS].role  # each role is ready when what it runs is
+    if role.consumes and (CONSUMERS not in app or not app[CONSUMERS].running):
         problems.append("queue consumers not running")
-    if not app[ADAPTER].subscribed.is_set():
+    if role.holds_clients and not app[ADAPTER].subscribed.is_set():
         problems.append("adapter not subscribed")
     try:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):
@@ -51,7 +52,18 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+async def no_clients(request: web.Request) -> web.Response:
+    """/socket.io/ on a pod that holds no client connections (GATEWAY_ROLE=consumer)."""
+    request.app[METRICS].connections_refused.labels("role").inc()
+    role = request.app[SETTINGS].role
+    message = f"this pod holds no client connections (GATEWAY_ROLE={role})"
+    return web.json_response({"message": message}, status=404)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    if not app[SETTINGS].role.holds_clients:
+        app.router.add_route("*", "/socket.io/", no_clients)
+        app.router.add_route("*", "/socket.io/{tail:.*}", no_clients)

@@ -26,9 +26,12 @@ async def drain(app: web.Application) -> None:
     deadline = started + settings.drain_seconds
     app[POD_STATE].draining = True
     logger.info("draining: /readyz is 503, no new jobs are taken")
-    finished = await app[CONSUMERS].stop(grace_seconds=max(0.0, deadline - time.monotonic() - 1.0))
-    if not finished:
-        logger.warning("jobs still held at the drain deadline; another pod will retry them")
+    if CONSUMERS in app:  # not on an edge pod (GATEWAY_ROLE)
+        grace = max(0.0, deadline - time.monotonic() - 1.0)
+        if not await app[CONSUMERS].stop(grace_seconds=grace):
+            logger.warning("jobs still held at the drain deadline; another pod will retry them")
+    if SOCKETIO not in app:  # a consumer pod holds no client connections
+        return
     keep_serving_until = min(started + settings.shutdown_delay_seconds, deadline - 1.0)
     if keep_serving_until > time.monotonic():
         await asyncio.sleep(keep_serving_until - time.monotonic())
