@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config import ConsumerSettings, QueueSettings
+from consumers.depth import QueueDepth
 from consumers.fetching import PacedFetchWorker
 from consumers.precedence import Precedence
 from consumers.processor import NotificationProcessor
@@ -43,6 +44,7 @@ class QueueConsumers:
         self._workers: list[NotificationWorker] = []
         self._runs: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._depth: QueueDepth | None = None
 
     async def start(self) -> None:
         # The order of the queues is precedence (consumers/precedence.py).
@@ -65,6 +67,11 @@ class QueueConsumers:
             self._workers.append(worker)
             self._runs.append(asyncio.create_task(worker.run(), name=f"worker:{queue.name}"))
             logger.info("consuming %s with concurrency %d", queue.name, queue.concurrency)
+        self._depth = QueueDepth(
+            (queue.name for queue in self._settings.queues),
+            self._client_factory,
+            self._settings.prefix,
+        )
 
     @property
     def running(self) -> bool:
@@ -91,6 +98,13 @@ class QueueConsumers:
         """Jobs per queue that completing the previous job fetched (no `moveToActive`)."""
         return {worker.name: worker.fetched_with_completion for worker in self._workers}
 
+    async def job_counts(self) -> dict[str, dict[str, int]]:
+        """Jobs per state of each consumed queue, read from Redis now (consumers/depth.py);
+        empty before the workers started and once stopping."""
+        if self._depth is None or self._stopping:
+            return {}
+        return await self._depth.counts()
+
     async def stop(self, grace_seconds: float) -> bool:
         """Stop taking jobs and wait for held ones; True when all finished in time.
 
@@ -98,6 +112,8 @@ class QueueConsumers:
         takes it over (stalled-job recovery): it is retried, never lost.
         """
         self._stopping = True
+        if self._depth is not None:
+            await self._depth.close()
         closing = [asyncio.create_task(worker.close()) for worker in self._workers]
         if not closing:
             return True

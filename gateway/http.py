@@ -46,6 +46,7 @@ async def readiness_problems(app: web.Application) -> list[str]:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    await _read_queue_jobs(request.app)
     body = generate_latest(request.app[METRICS].registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
@@ -58,6 +59,20 @@ async def no_clients(request: web.Request) -> web.Response:
     role = request.app[SETTINGS].role
     message = f"this pod holds no client connections (GATEWAY_ROLE={role})"
     return web.json_response({"message": message}, status=404)
+
+
+async def _read_queue_jobs(app: web.Application) -> None:
+    """`gateway_queue_jobs`, fresh for this scrape, on pods that consume queues."""
+    consumers = app.get(CONSUMERS)
+    if consumers is None:
+        return
+    counts: dict[str, dict[str, int]] | None
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            counts = await consumers.job_counts()
+    except (TimeoutError, RedisError, OSError):
+        counts = None  # Redis away: no numbers rather than old ones
+    app[METRICS].set_queue_jobs(counts)
 
 
 def add_routes(app: web.Application) -> None:

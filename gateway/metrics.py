@@ -1,6 +1,7 @@
 """The Prometheus metrics of CONTRACT §5, in a registry of the app's own (one per app,
 so several apps in one test process don't collide)."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -73,6 +74,14 @@ class GatewayMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.queue_jobs = Gauge(
+            "gateway_queue_jobs",
+            "Jobs in each queue this pod consumes, by BullMQ state (wait, prioritized, active,"
+            " delayed), read from Redis at scrape time: the queue's own numbers, the same on"
+            " every pod consuming it (aggregate with max, not sum)",
+            ["queue", "state"],
+            registry=self.registry,
+        )
         self.redis_policy = Gauge(
             "gateway_redis_maxmemory_policy",
             "1 for Redis' current maxmemory-policy; anything but noeviction can lose jobs",
@@ -106,6 +115,14 @@ class GatewayMetrics:
         # per job (`labels()` validates and locks each time). As many entries as series.
         self._finished: dict[tuple[str, str, Outcome], Any] = {}
         self._lag_by_queue: dict[str, Any] = {}
+
+    def set_queue_jobs(self, counts: Mapping[str, Mapping[str, int]] | None) -> None:
+        """The counts just read, or None when they could not be: then no series at all,
+        rather than stale numbers an autoscaler would act on."""
+        self.queue_jobs.clear()
+        for queue, states in (counts or {}).items():
+            for state, jobs in states.items():
+                self.queue_jobs.labels(queue, state).set(jobs)
 
     def set_redis_policy(self, policy: str) -> None:
         self.redis_policy.clear()
