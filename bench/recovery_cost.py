@@ -7,6 +7,10 @@ saturation rule):
   delivered message;
 - unicast: the same clients each in its own user room; server CPU µs per job.
 
+With `--before-tree DIR --servers python-on python-off node python-before`, also the
+gateway of another checkout (e.g. `git archive` of the commit before recovery), to see
+what recovery off still costs against the code without it.
+
 Each server gets its own redis-server; Redis' CPU is read from /proc as well, since
 the log's appends (XADD to the namespace stream and to one index stream per room) run
 there. Servers are measured one after the other, the order reversed in every other
@@ -21,6 +25,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,17 +48,41 @@ from bench.compare import (  # noqa: E402
     paced,
     step_result,
 )
+from tests.support.gateway import GatewayProcess  # noqa: E402
 from tests.support.redis_proc import RedisProcess  # noqa: E402
 
-KINDS = ("python-on", "python-off", "node")
-RETENTION = {"python-on": "120", "python-off": "0"}
-PAIRS = (("python-on", "node"), ("python-off", "node"), ("python-on", "python-off"))
+KINDS = ("python-on", "python-off", "node", "python-before")
+RETENTION = {"python-on": "120", "python-off": "0", "python-before": "0"}
+PAIRS = (
+    ("python-on", "node"), ("python-off", "node"), ("python-on", "python-off"),
+    ("python-before", "node"), ("python-off", "python-before"),
+)
 
 
-def make_server(kind: str, redis_url: str, workdir: Path) -> Server:
+class TreeGateway(GatewayProcess):
+    """`python -m gateway` from another checkout (the code before recovery, say)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, tree: Path) -> None:
+        super().__init__(env, log_dir)
+        self.tree = tree
+
+    def start(self) -> "TreeGateway":
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway"], cwd=self.tree, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        return self
+
+
+def make_server(kind: str, redis_url: str, workdir: Path, before: Path | None) -> Server:
     server = Server("node" if kind == "node" else "python", redis_url, workdir)
     if server.python is not None:
         server.python.env["GATEWAY_RECOVERY_SECONDS"] = RETENTION[kind]
+        if kind == "python-before":
+            assert before is not None, "python-before needs --before-tree"
+            server.python = TreeGateway(server.python.env, workdir, before)
+            server.port = server.python.port
     server.kind = kind
     return server
 
@@ -93,7 +122,7 @@ async def measure(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         assert redis.process is not None
         client = Redis.from_url(redis.url, decode_responses=True)
         critical = Queue("critical-events", {"connection": client})
-        server = await make_server(kind, redis.url, Path(tmp)).start()
+        server = await make_server(kind, redis.url, Path(tmp), args.before_tree).start()
         try:
             clients = await ClientGroup(server, args.clients, "F", args.processes).start()
 
@@ -140,6 +169,8 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     by = {result["server"]: result for result in results}
     out: dict[str, Any] = {}
     for top, bottom in PAIRS:
+        if top not in by or bottom not in by:
+            continue
         fields = [("server", "server_cpu_us_per_delivered", "server_cpu_us_per_job")]
         if bottom != "node":
             fields.append(("redis", "redis_cpu_us_per_delivered", "redis_cpu_us_per_job"))
@@ -161,7 +192,7 @@ async def main(args: argparse.Namespace) -> None:
         order = list(args.servers) if index % 2 == 0 else list(reversed(args.servers))
         results = [await measure(kind, args) for kind in order]
         result = {"round": index + 1, "order": order, "results": results}
-        if set(KINDS) <= set(args.servers):
+        if {"python-on", "python-off", "node"} <= set(args.servers):
             result["summary"] = summary(results)
             print(json.dumps({"round": index + 1, "summary": result["summary"]}), flush=True)
         rounds.append(result)
@@ -171,7 +202,9 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--servers", nargs="+", choices=KINDS, default=list(KINDS[:3]))
+    parser.add_argument("--before-tree", type=Path,
+                        help="a checkout of the code before recovery, for python-before")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=4)
