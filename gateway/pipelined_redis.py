@@ -41,8 +41,8 @@ import hiredis
 from redis._parsers import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.connection import Connection
-from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -181,8 +181,9 @@ class PipelinedRedis(Redis):
         self._client_name: str | None = None
         self._encoder: Callable[[Any], bytes] | None = None
         # TLS and unix sockets keep redis-py's own connections (not measured here).
-        self._pipelines = self.connection_pool.connection_class in (
-            Connection, SentinelManagedConnection
+        connection_class = self.connection_pool.connection_class
+        self._pipelines = issubclass(connection_class, Connection) and not issubclass(
+            connection_class, SSLConnection
         )
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
