@@ -12,6 +12,7 @@ Per recipient the common case costs one dict lookup beyond the fast path's own w
 (is it held back or without offsets?), and the frame is built once per notification.
 """
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -82,6 +83,10 @@ class LocalDelivery:
         self.epoch: str | None = None
         # Keyed by Socket.IO sid (one per namespace of a connection).
         self.held: dict[str, Held] = {}
+        # (floor, sid) of held sockets whose replay is queued, earliest floor first: each
+        # goes live once the watermark reaches its floor (a heap: one comparison per
+        # delivered notification, not a scan of every held socket).
+        self._settling: list[tuple[Offset, str]] = []
         self.without_offsets: set[str] = set()
 
     def deliver(self, message: LogMessage) -> None:
@@ -98,8 +103,12 @@ class LocalDelivery:
             if plain:
                 self._queue_all(plain, BroadcastPacket(event_text(message, False)))
         self.watermark = message.offset
-        if self.held:
-            self._release_settled()
+        settling = self._settling
+        while settling and settling[0][0] <= message.offset:
+            _, sid = heapq.heappop(settling)
+            state = self.held.get(sid)
+            if state is not None and state.buffer is None:
+                del self.held[sid]
 
     def _live(
         self, participants: Iterable[tuple[str, str]], message: LogMessage, plain: list[str]
@@ -152,17 +161,9 @@ class LocalDelivery:
             self._queue(state, message)
         if state.floor is None or (self.watermark is not None and self.watermark >= state.floor):
             del self.held[sid]
+        else:
+            heapq.heappush(self._settling, (state.floor, sid))
 
     def forget(self, sid: str) -> None:
         self.held.pop(sid, None)
         self.without_offsets.discard(sid)
-
-    def _release_settled(self) -> None:
-        watermark = self.watermark
-        settled = [
-            sid
-            for sid, state in self.held.items()
-            if state.buffer is None and (state.floor is None or state.floor <= watermark)  # type: ignore[operator]
-        ]
-        for sid in settled:
-            del self.held[sid]
