@@ -72,10 +72,11 @@ async def test_an_edge_pod_consumes_nothing_and_delivers_what_a_consumer_pod_doe
         }
         # Throttled on the consumer pod: the first update at once, the last one when the
         # window ends (a trailing job the consumer pod runs), the middle one never.
-        for status in ("one", "two", "three"):
-            await producer.add(
+        for status in ("one", "two", "three"):  # one after the other (concurrency 8)
+            update = await producer.add(
                 "records:updated", notification(["department:A"], "r-2", data={"s": status})
             )
+            await producer.finished("critical-events", update.id)
         received = await client.events_until_quiet(2, timeout=10, quiet=1.5)
         assert [(e, p["data"]["s"]) for e, p in received] == [
             ("records:updated", "one"), ("records:updated", "three")
