@@ -60,11 +60,47 @@ none (only valid with a JWT public key and a Redis without a password).
 
 {{/* GATEWAY_QUEUES: queue=concurrency,... */}}
 {{- define "notification-gateway.queues" -}}
+{{- include "notification-gateway.queueList" .Values.gateway.queues -}}
+{{- end -}}
+
+{{/* A list of {name, concurrency} as GATEWAY_QUEUES reads it, in its order (precedence). */}}
+{{- define "notification-gateway.queueList" -}}
 {{- $items := list -}}
-{{- range .Values.gateway.queues -}}
+{{- range . -}}
 {{- $items = append $items (printf "%s=%d" .name (int .concurrency)) -}}
 {{- end -}}
 {{- join "," $items -}}
+{{- end -}}
+
+{{/*
+The secret settings, from the Secret (secretKeyRef, optional: a missing key leaves the
+variable unset); the env entries of every gateway container (connection and consumer pods).
+*/}}
+{{- define "notification-gateway.secretEnv" -}}
+- name: JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "notification-gateway.secretName" . }}
+      key: {{ .Values.secrets.jwtSecretKey }}
+      optional: true
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "notification-gateway.secretName" . }}
+      key: {{ .Values.secrets.redisPasswordKey }}
+      optional: true
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "notification-gateway.secretName" . }}
+      key: {{ .Values.secrets.redisSentinelPasswordKey }}
+      optional: true
+- name: GATEWAY_RECOVERY_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "notification-gateway.secretName" . }}
+      key: {{ .Values.secrets.recoverySecretKey }}
+      optional: true
 {{- end -}}
 
 {{/* THROTTLE_RULES: event=seconds,... ("" = no rules) */}}
