@@ -222,6 +222,33 @@ class RedisCluster:
         self.node(port).start()
         self.wait_ok(timeout)
 
+    def node_id(self, port: int) -> str:
+        with self.client(port) as client:
+            return str(client.execute_command("CLUSTER", "MYID"))
+
+    def move_slot(self, slot: int, to_port: int, timeout: float = 20.0) -> None:
+        """Migrate one slot, with its keys, to master `to_port` (as `redis-cli --cluster
+        reshard` does: IMPORTING, MIGRATING, MIGRATE each key, SETSLOT NODE everywhere)."""
+        source = next(shard.master for shard in self.shards() if shard.holds(slot))
+        if source == to_port:
+            return
+        source_id, target_id = self.node_id(source), self.node_id(to_port)
+        with self.client(to_port) as target, self.client(source) as origin:
+            target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+            origin.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+            while keys := origin.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+                auth = ["AUTH", self.password] if self.password else []
+                origin.execute_command(
+                    "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, *auth, "KEYS", *keys
+                )
+            target.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+            origin.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        for port in self.masters():
+            if port not in (source, to_port):
+                with self.client(port) as other:
+                    other.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        self.wait_ok(timeout)
+
     def flushall(self) -> None:
         for port in self.masters():
             with self.client(port) as client:
