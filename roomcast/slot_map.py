@@ -44,6 +44,13 @@ class SlotMap:
         return None
 
     @classmethod
+    def single(cls, address: Address) -> "SlotMap":
+        """One Redis (standalone, or the master Sentinel names) serving every slot:
+        sharded pub/sub works there too, and one connection then receives every room
+        channel in the order the server executed the publishes."""
+        return cls([(0, HASH_SLOTS - 1, address)])
+
+    @classmethod
     def parse(cls, reply: Iterable[Any], asked: Address) -> "SlotMap":
         """A `CLUSTER SLOTS` reply (RESP2: [first, last, [host, port, id, ...], replicas...])."""
         ranges = []

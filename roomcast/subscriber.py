@@ -22,7 +22,7 @@ failovers and slot migrations.
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from roomcast.channels import channel_slot
 from roomcast.link import Address, LinkEvents, ShardLink
@@ -34,6 +34,9 @@ RETRY_FIRST_DELAY = 0.1
 RETRY_MAX_DELAY = 1.0
 
 Channels = Callable[[list[bytes]], None]
+# Where the slots are served now, given every master seen so far; the default asks the
+# cluster (`CLUSTER SLOTS`); `SlotMap.single` for one Redis.
+MapSource = Callable[[list[Address]], Awaitable[SlotMap]]
 
 
 def _noop(channels: list[bytes]) -> None:
@@ -53,6 +56,7 @@ class RoomSubscriber(LinkEvents):
         ping_interval: float = 1.0,
         reply_timeout: float = 3.0,
         unsubscribe_delay: float = 0.0,
+        map_source: MapSource | None = None,
     ) -> None:
         self._startup = list(startup_nodes)
         self._on_message = on_message
@@ -63,6 +67,7 @@ class RoomSubscriber(LinkEvents):
         self._ping_interval = ping_interval
         self._reply_timeout = reply_timeout
         self._closed = False
+        self._map_source = map_source or self._cluster_slots
         self._unsubscribe_delay = unsubscribe_delay
         self._holders: dict[bytes, int] = {}
         self._lingering: dict[bytes, asyncio.TimerHandle] = {}
@@ -178,7 +183,8 @@ class RoomSubscriber(LinkEvents):
         if not self._dirty:
             return True
         if self._map is None or self._stale_map:
-            self._map = await SlotMap.fetch(self._nodes(), self._password, self._timeout)
+            known = self._map.masters if self._map is not None else []
+            self._map = await self._map_source(known)
             self._stale_map = False
             self.map_refreshes += 1
         dirty, self._dirty = self._dirty, set()
@@ -231,9 +237,8 @@ class RoomSubscriber(LinkEvents):
                 for name in names:
                     self._on_link[name] = link
 
-    def _nodes(self) -> list[Address]:
-        known = self._map.masters if self._map is not None else []
-        return [*self._startup, *known]
+    async def _cluster_slots(self, known: list[Address]) -> SlotMap:
+        return await SlotMap.fetch([*self._startup, *known], self._password, self._timeout)
 
     async def _link_to(self, address: Address) -> ShardLink | None:
         link = self._links.get(address)
