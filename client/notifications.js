@@ -3,7 +3,7 @@
  * A small client for the notification gateway, on top of socket.io-client (v4).
  *
  * No build step: this is a plain ES module. "socket.io-client" resolves through
- * node_modules (Node, bundlers) or an import map (a plain page, see gateway/demo/).
+ * node_modules (Node, bundlers) or an import map (a plain page, see gateway/web/demo/).
  *
  *   import { connectNotifications } from "./notifications.js";
  *   const client = connectNotifications({

@@ -60,7 +60,7 @@ class ServerSettings:
     cors_allowed_origins: tuple[str, ...] = ()
     websocket_compression: bool = False
     # A broadcast's websocket frame is built once and written to every idle websocket
-    # client directly (gateway/fastpath.py); off: python-socketio's own emit path.
+    # client directly (gateway/transport/fastpath.py); off: python-socketio's own emit path.
     broadcast_fast_path: bool = True
     drain_seconds: float = 25.0
     shutdown_delay_seconds: float = 0.0
@@ -76,11 +76,11 @@ class ServerSettings:
     # An Engine.IO connection that joins no namespace within this long is closed.
     handshake_timeout_seconds: float = 10.0
     # A client with more than this queued for it, or whose socket write has been blocked
-    # this long, stopped reading: it is dropped (gateway/backpressure.py).
+    # this long, stopped reading: it is dropped (gateway/transport/backpressure.py).
     max_pending_bytes: int = 1024 * 1024
     send_timeout_seconds: float = 10.0
     # Local development only (scripts/run): serves the demo page at /demo and its
-    # dev-token and test-job endpoints (gateway/demo.py). Never on in a deployment.
+    # dev-token and test-job endpoints (gateway/web/demo.py). Never on in a deployment.
     local_mode: bool = False
 
 

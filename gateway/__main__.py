@@ -11,10 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from config import Settings, SettingsError, load_settings
-from gateway.app import ConsumersNotStarted, build_app
-from gateway.lifecycle import drain
-from gateway.redis_check import UnsafeRedis
-from gateway.state import POD_STATE
+from gateway.pod.app import ConsumersNotStarted, build_app
+from gateway.pod.lifecycle import drain
+from gateway.pod.state import POD_STATE
+from gateway.redis_clients.eviction import UnsafeRedis
 
 logger = logging.getLogger("gateway")
 

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.demo import FILES
+from gateway.web.demo import FILES
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
 from tests.support.redis_proc import RedisProcess
@@ -139,6 +139,6 @@ async def test_a_test_job_goes_through_the_producer_api(
     [("127.0.0.1", True), ("::1", True), ("10.0.0.7", False), (None, False), ("x", False)],
 )
 def test_only_loopback_clients_may_post(remote: str | None, allowed: bool) -> None:
-    from gateway.demo import _loopback
+    from gateway.web.demo import _loopback
 
     assert _loopback(remote) is allowed

@@ -21,7 +21,7 @@ from tests.support.redis_cluster import RedisCluster
 
 PREFIX = "{app-main}"
 QUEUE = "critical-events"
-# What the gateway's clients set (gateway/redis_clients.py): bullmq's longest blocking
+# What the gateway's clients set (gateway/redis_clients/): bullmq's longest blocking
 # wait (10 s) plus the command deadline (3 s), so a blocking read is never cut.
 SOCKET_TIMEOUT = 13.0
 PRODUCE = Path(__file__).with_name("produce_cluster.mjs")
@@ -112,16 +112,31 @@ async def test_node_producer_on_an_ioredis_cluster_and_a_python_worker_interoper
     assert slots == {channel_slot(PREFIX)}
 
 
-async def test_a_worker_idle_past_its_blocking_wait_picks_up_at_once(
-    cluster_client: AsyncCluster, worker: Processed,
+def blocking_connections(cluster: RedisCluster) -> set[str]:
+    """Ids of the connections waiting in BZPOPMIN on the queues' master."""
+    with cluster.client(cluster.master_of(PREFIX)) as client:
+        return {
+            str(entry["id"]) for entry in client.client_list() if entry.get("cmd") == "bzpopmin"
+        }
+
+
+async def test_a_worker_idle_past_its_blocking_wait_is_never_cut_and_picks_up_at_once(
+    cluster: RedisCluster, cluster_client: AsyncCluster, worker: Processed,
 ) -> None:
+    """With a delayed job pending the worker blocks for bullmq's longest wait, 10 s; a
+    socket timeout under it cuts the wait (redis-py drops the connection and retries
+    after a backoff, during which a new job waits: the idle pick-up delay). With the
+    gateway's 13 s the same blocking connection waits on, and a job is taken at once."""
     queue = Queue(QUEUE, {"connection": cluster_client, "prefix": PREFIX})
     try:
         first = await queue.add("records:updated", {"n": 0})
         await worker.wait_for(first.id)
-        # Longer than bullmq's 5 s blocking wait: a socket timeout at or under it cuts the
-        # wait, and the worker's retry backoff then delays the next pick-up by seconds.
-        await asyncio.sleep(5.5)  # the idle time under test, not a synchronisation
+        await queue.add("records:updated", {"n": "later"}, {"delay": 60_000})
+        async with asyncio.timeout(5):
+            while not (blocking := blocking_connections(cluster)):
+                await asyncio.sleep(0.05)  # polling the server's client list, bounded
+        await asyncio.sleep(11)  # the idle time under test (past a 10 s wait), not a sync
+        assert blocking_connections(cluster) == blocking
         added = time.monotonic()
         job = await queue.add("records:updated", {"n": 1})
         delay = await worker.wait_for(job.id) - added

@@ -7,7 +7,7 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from consumers import Outcome
-from gateway.metrics import GatewayMetrics
+from gateway.web.metrics import GatewayMetrics
 from tests.deploy.paths import CHART, load_yaml
 
 DASHBOARD = CHART / "dashboards" / "gateway-dashboard.json"

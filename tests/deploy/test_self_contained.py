@@ -43,7 +43,7 @@ def _text(path: Path) -> str | None:
 
 def test_the_walk_sees_the_repository() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in _tracked()}
-    assert {"README.md", "docs/contract.md", "pyproject.toml", "gateway/app.py"} <= names
+    assert {"README.md", "docs/contract.md", "pyproject.toml", "gateway/pod/app.py"} <= names
 
 
 def test_no_file_points_outside_the_repository() -> None:

@@ -17,7 +17,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from gateway.redis_clients import SentinelMasterClient
+from gateway.redis_clients.factory import SentinelMasterClient
 from tests.support.clients import RecordingClient
 from tests.support.gateway import GatewayProcess, base_env, get_text, wait_ready
 from tests.support.jobs import notification

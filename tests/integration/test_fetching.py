@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from consumers.fetching import PacedFetchWorker
-from gateway.state import CONSUMERS
+from gateway.pod.state import CONSUMERS
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
 from tests.support.jobs import Producer, notification, paused_backlog

@@ -9,8 +9,8 @@ from bullmq import Job
 
 from config import ConsumerSettings, QueueSettings, RedisSettings
 from consumers import QueueConsumers
-from gateway.redis_clients import redis_client
-from gateway.state import CONSUMERS
+from gateway.pod.state import CONSUMERS
+from gateway.redis_clients.factory import redis_client
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
 from tests.support.jobs import Producer, notification

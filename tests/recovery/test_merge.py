@@ -1,8 +1,8 @@
 """The merge of a recovering socket's replay with the live notifications that waited
-meanwhile (gateway/delivery.py `merge_replay`): offset order, nothing twice, nothing
+meanwhile (gateway/realtime/delivery.py `merge_replay`): offset order, nothing twice, nothing
 dropped, and the floor under which later live ones are skipped."""
 
-from gateway.delivery import merge_replay
+from gateway.realtime.delivery import merge_replay
 from notification_log import LogMessage, Offset
 
 
