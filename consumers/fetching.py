@@ -14,6 +14,8 @@ reaches full concurrency within a few fetches. Jobs themselves still run `concur
 Relies on bullmq 3.4's `Worker.getNextJob`, `moveToActive`, `closing` and `paused`;
 tests/integration/test_fetching.py fails if the saving disappears or a cancelled fetch
 does not stay cancelled.
+
+What it overrides of bullmq is listed, pinned by hash, in seams/register.py.
 """
 
 import asyncio

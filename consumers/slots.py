@@ -21,10 +21,13 @@ Precedence between the pod's queues (consumers/precedence.py): the worker tells 
 queue's gate whether it has jobs waiting or running, and each slot passes the gate's
 checkpoints before running a job and before completing it.
 
-Relies on bullmq 3.4's `Worker.run` attributes (`processing`, `jobs`, `lockManager`,
-`stalledCheckTimer`, `closing`, `paused`, `resume_event`, `forceClosing`, `drained`), its
-`backend.moveToCompleted(..., fetch_next)` returning `{"result": next job data}`,
-`nextJobFromJobData`, `getNextJob` and `waitForJob`; tests/integration/test_fetching.py
+This loop is ours, not a patch of bullmq's (docs/architecture.md, "Patch or own"): `run`
+starts it, `run_job` does what bullmq's `processJob` does (never called here), on the
+worker's pieces that stay bullmq's. What it overrides and relies on of bullmq 3.4 (the
+run state `processing`, `jobs`, `lockManager`, `stalledCheckTimer`, `closing`, `paused`,
+`resume_event`, `forceClosing`, `drained`; `backend.moveToCompleted(..., fetch_next)`
+returning `{"result": next job data}`; `nextJobFromJobData`, `getNextJob`, `waitForJob`)
+is listed, pinned by hash, in seams/register.py; tests/integration/test_fetching.py
 fails if the single call per job disappears, tests/integration/test_slots.py if a job is
 lost, run twice or left active by a close, tests/integration/test_precedence.py if a
 later queue's work is not held back while an earlier queue is busy.
@@ -145,15 +148,19 @@ class SlotWorker(Worker):  # type: ignore[misc]
                 # `close()` may have fetched and locked it (as in Node's worker). Dropped,
                 # it would sit active until its lock lapsed and come back as stalled.
                 while job is not None:
-                    job = await self.processJob(job, job.token, permit)
+                    job = await self.run_job(job, job.token, permit)
             finally:
                 permit.release()
 
-    async def processJob(
+    async def run_job(
         self, job: Job, token: str, permit: Permit | None = None
     ) -> Job | None:
         """Run `job`; returns the next job when completing it fetched one. With a
-        `permit`, each step waits its turn while an earlier queue has precedence."""
+        `permit`, each step waits its turn while an earlier queue has precedence.
+
+        In place of bullmq's `processJob` (owned, seams/register.py): its steps, with the
+        completion fetching the next job and the precedence checkpoints; no abort
+        signal, since our processor takes none."""
         self._apply_default_removal(job)
         self.jobs.add((job, token))
         self._report_busy()

@@ -16,6 +16,9 @@ invalid notification naming the field. Bytes that are not UTF-8 fail even earlie
 inside redis-py's reply decoding, where the job id is not known: `decode_tolerantly`
 makes the worker's client decode them with surrogateescape, so they reach the same
 path (and, encoded back the same way, still name the same Redis keys).
+
+What it overrides and relies on of bullmq and redis-py is listed, pinned by hash, in
+seams/register.py.
 """
 
 import json

@@ -1,5 +1,9 @@
 """One BullMQ Worker per configured queue, started and stopped together, the queues
-taking precedence in the order they are listed (consumers/precedence.py)."""
+taking precedence in the order they are listed (consumers/precedence.py).
+
+What it relies on of bullmq beyond its public API (reading the Redis version on the
+worker's connections) is listed, pinned by hash, in seams/register.py.
+"""
 
 import asyncio
 import logging

@@ -8,6 +8,9 @@ the gateway.
 bullmq is imported when the first job is added, not with this module: its package
 imports its Worker (and all that comes with it) as it loads, which a service that only
 adds jobs has no use for at import (tests/producer/test_imports.py).
+
+It reads whether a client handed in decodes responses from redis-py's pool
+(`connection_kwargs`): listed, pinned by hash, in seams/register.py.
 """
 
 import json

@@ -11,8 +11,11 @@ are sent away to reconnect, and their recovery tells them to reload.
 
 Other messages on the channel are python-socketio's own JSON (its write-only emitters,
 `server.emit`), filtered by `host_id` and delivered through `FastPathManager.emit`
-(gateway/transport/fastpath.py), the next class in `RedisAdapter`'s MRO; binary ones take
+(gateway/realtime/local_emit.py), the next class in `RedisAdapter`'s MRO; binary ones take
 python-socketio's own path, since the fast path encodes JSON only.
+
+What it overrides and relies on of python-socketio's pub/sub manager is listed, pinned
+by hash, in seams/register.py.
 """
 
 import asyncio

@@ -10,6 +10,9 @@ the log while live deliveries to it are held back (`Held`), then merged by offse
 
 Per recipient the common case costs one dict lookup beyond the fast path's own work
 (is it held back or without offsets?), and the frame is built once per notification.
+
+What it relies on of python-socketio's manager (its rooms, `get_participants`) is
+listed, pinned by hash, in seams/register.py.
 """
 
 import heapq

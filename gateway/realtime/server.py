@@ -1,6 +1,10 @@
 """The python-socketio server: our namespaces only, orjson, the Redis adapter,
 websocket compression as configured, the broadcast fast path, and what a client may
-cost the pod."""
+cost the pod.
+
+What it overrides and relies on of python-socketio and engineio is listed, pinned by
+hash, in seams/register.py.
+"""
 
 import asyncio
 import logging

@@ -1,7 +1,11 @@
 """Every Redis client of the pod is built here, from `RedisSettings`, so the queue
 consumers, the adapter and readiness all follow the same master (URL or Sentinel).
 They are `PipelinedRedis` clients: one pipelined connection for ordinary commands
-(gateway/redis_clients/pipelined.py), the pool for blocking ones, pipelines and pub/sub."""
+(gateway/redis_clients/pipelined.py), the pool for blocking ones, pipelines and pub/sub.
+
+What it overrides and relies on of redis-py (the Sentinel connection's reconnect path,
+the Sentinels a master's pool holds) is listed, pinned by hash, in seams/register.py.
+"""
 
 from typing import Any, cast
 

@@ -25,9 +25,12 @@ connection is failed (every command waiting on it raises redis-py's `TimeoutErro
 and the retry opens a new one. Without it a half-open connection (a frozen Redis, a
 network path dropped without a reset) held job completion, lock renewal and publishing
 until TCP gave up, minutes later. Pool connections have redis-py's `socket_timeout`
-instead (gateway/redis_clients/factory.py), and pub/sub, which waits for messages as long as
-there are none, reads in steps and fails only when its health-check PING goes
+instead (gateway/redis_clients/factory.py), and pub/sub, which waits for messages as long
+as there are none, reads in steps and fails only when its health-check PING goes
 unanswered for that long (`DeadlinePubSub`).
+
+What it overrides, copies and relies on of redis-py is listed, pinned by hash, in
+seams/register.py.
 """
 
 import asyncio

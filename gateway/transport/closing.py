@@ -10,8 +10,8 @@ fresh token, on expiry). Long-polling clients find their session gone on the nex
 and reconnect the same way.
 
 Relies on engineio 4.x internals (`AsyncServer.sockets`, `AsyncSocket.close(abort=)`,
-the writer ending on a `None` in `AsyncSocket.queue`); `tests/faults/
-test_rolling_deploy.py` fails if a client stops reconnecting.
+the writer ending on a `None` in `AsyncSocket.queue`), pinned in seams/register.py;
+`tests/faults/test_rolling_deploy.py` fails if a client stops reconnecting.
 """
 
 from typing import Any

@@ -13,10 +13,10 @@ task with its frames and its entry in asyncio's task set is 1.2 to 1.5 KB). Here
   loop otherwise as they are.
 
 The writer task stays: the broadcast fast path's ordering rests on it
-(gateway/transport/fastpath.py). `GatewayServer` turns each new socket into a `LeanSocket` in
-its connect handler, before engineio schedules the first ping.
-`_websocket_handler` below is engineio 4.15.1's with the receive loop changed;
-tests/gateway/transport/test_websocket.py fails if engineio's own one changes.
+(gateway/transport/fastpath.py). `GatewayServer` (gateway/realtime/server.py) turns each
+new socket into a `LeanSocket` in its connect handler, before engineio schedules the first
+ping. `_websocket_handler` below is engineio 4.15.1's with the receive loop changed; it,
+`schedule_ping` and `_send_ping` are pinned by hash in seams/register.py.
 """
 
 import asyncio
