@@ -16,7 +16,7 @@ failovers and slot migrations.
 - `on_interrupted` is called with the channels whose subscription was lost (the master's
   connection closed or stalled, the slot moved, the server unsubscribed them); they are
   subscribed again, on the slot's master as `CLUSTER SLOTS` then says, with a growing delay
-  (0.1 s ... 1 s) while that fails.
+  (0.1 s ... 0.5 s, the gateway's reconnect steps) while that fails.
 """
 
 import asyncio
@@ -31,7 +31,7 @@ from roomcast.slot_map import ClusterUnavailable, SlotMap
 logger = logging.getLogger(__name__)
 
 RETRY_FIRST_DELAY = 0.1
-RETRY_MAX_DELAY = 1.0
+RETRY_MAX_DELAY = 0.5
 
 Channels = Callable[[list[bytes]], None]
 # Where the slots are served now, given every master seen so far; the default asks the
