@@ -1,4 +1,9 @@
-"""JWT verification for Socket.IO connections: pure functions, no I/O."""
+"""JWT verification for Socket.IO connections: pure functions, no I/O.
+
+Holds: `verify(token, keys, now) -> Principal`, the key material built from settings
+(`keys`), the verified `Principal` and its rooms, the errors with their metric reasons.
+May import: `config`, PyJWT, the standard library.
+"""
 
 from auth.errors import AuthError, InvalidToken, MissingToken
 from auth.keys import VerificationKeys, keys_from_settings

@@ -1,4 +1,9 @@
-"""Settings of one gateway pod, read once from the environment."""
+"""Settings of one gateway pod, read once from the environment.
+
+Holds: the frozen settings dataclasses (`settings`), `load_settings(environ)` with its
+one-line errors (`load`, `errors`), the archiver's settings (`archive`), and `Secret`,
+whose `repr` hides it. The only reader of `os.environ`. May import: the standard library.
+"""
 
 from config.errors import SettingsError
 from config.load import load_settings

@@ -1,4 +1,6 @@
-"""The producer API: add notification jobs that the gateway accepts (CONTRACT §2).
+"""The producer API: add notification jobs that the gateway accepts (the contract's
+section 2). May import: `config`, `jobformat`; bullmq (when the first job is added) and
+redis.
 
     async with NotificationProducer("redis://127.0.0.1:6379/0") as notifier:
         await notifier.notify("records:updated", namespace="/data_owner",
