@@ -26,8 +26,8 @@ from redis.asyncio.cluster import RedisCluster as AsyncCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roomcast import RoomSubscriber, room_channel  # noqa: E402
-from tests.support.redis_cluster import RedisCluster  # noqa: E402
+from roomcast import RoomSubscriber, room_channel
+from tests.support.redis_cluster import RedisCluster
 
 
 def names(count: int, start: int = 0) -> list[str]:
@@ -143,7 +143,8 @@ async def main() -> None:
     args = parser.parse_args()
     cluster = RedisCluster(Path(tempfile.mkdtemp(prefix="bench-cluster-"))).start()
     try:
-        print(f"redis-py {redis.__version__}, {args.channels} channels, {args.churn} churn iterations")
+        print(f"redis-py {redis.__version__}, {args.channels} channels, "
+              f"{args.churn} churn iterations")
         print("roomcast", {k: round(v, 2) for k, v in
                            (await bench_roomcast(cluster, args.channels, args.churn)).items()})
         if int(redis.__version__.split(".")[0]) >= 8:
