@@ -257,6 +257,9 @@ class RoomSubscriber(LinkEvents):
             logger.warning("cannot subscribe at %s:%d: %s", *address, error)
             self._stale_map = True
             return None
+        if link.lost is not None:  # lost before this task resumed: its report found nothing
+            self._stale_map = True
+            return None
         self._links[address] = link
         return link
 
