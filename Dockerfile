@@ -32,6 +32,7 @@ COPY consumers/ app/consumers/
 COPY producer/ app/producer/
 COPY gateway/ app/gateway/
 COPY archiver/ app/archiver/
+COPY roomcast/ app/roomcast/
 # Byte-compile at build time: the running container must not write next to the sources.
 RUN python -m compileall -q app
 
