@@ -18,9 +18,6 @@ from notification_log.keys import (
 )
 from notification_log.offsets import Offset, parse_offset
 
-# How far Redis' clock may be trusted across a failover (new master's clock behind the
-# old one's): a start this close to the retention edge counts as expired.
-CLOCK_SLACK_MS = 1000
 # How long a room's newest offset is kept: a client whose rooms got nothing since its
 # position recovers from a position up to this old (notification_log/keys.py).
 ROOM_LAST_MS = 24 * 3600 * 1000
@@ -96,8 +93,6 @@ class NotificationLog:
         self._channel = channel
         self.retention_ms = round(retention_seconds * 1000)
         self._max_entries = max_entries
-        # A tenth of a short retention at most, so a window of 1 s still recovers.
-        self._slack_ms = min(CLOCK_SLACK_MS, self.retention_ms // 10)
         self._append = client.register_script(_script("append"))
         self._position = client.register_script(_script("position"))
         self._read = client.register_script(_script("read"))
@@ -145,7 +140,7 @@ class NotificationLog:
         once and in offset order, if the log still holds all of them."""
         reply = await self._read(
             self._keys(namespace, rooms),
-            [epoch, str(start), self.retention_ms, max_entries, self._slack_ms, ROOM_LAST_MS],
+            [epoch, str(start), max_entries, ROOM_LAST_MS],
         )
         status, last, current_epoch = (_text(item) for item in reply[:3])
         messages = [

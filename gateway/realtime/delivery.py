@@ -62,10 +62,10 @@ class Held:
     """A recovering socket: live notifications wait in `buffer` until its replay is
     queued; then, until the pod has delivered everything up to `floor` (the log's newest
     offset when the replay was read), live ones at or before `floor` are skipped, since
-    the replay had them."""
+    the replay had them. Only a client that presented a pid is held, so its events always
+    carry offsets."""
 
     eio_sid: str
-    with_offsets: bool
     buffer: list[LogMessage] | None = field(default_factory=list)
     floor: Offset | None = None
 
@@ -145,11 +145,11 @@ class LocalDelivery:
     def _queue(self, state: Held, message: LogMessage) -> None:
         socket = self._eio.sockets.get(state.eio_sid)
         if socket is not None and not socket.closed:
-            socket.queue.put_nowait(BroadcastPacket(event_text(message, state.with_offsets)))
+            socket.queue.put_nowait(BroadcastPacket(event_text(message, True)))
 
-    def hold(self, sid: str, eio_sid: str, with_offsets: bool) -> None:
+    def hold(self, sid: str, eio_sid: str) -> None:
         """From now on, live notifications to `sid` wait for its replay."""
-        self.held[sid] = Held(eio_sid, with_offsets)
+        self.held[sid] = Held(eio_sid)
 
     def replay(self, sid: str, messages: Iterable[LogMessage], floor: Offset | None) -> None:
         """Queue `messages` (the replay, in offset order; none when it failed) to `sid`,

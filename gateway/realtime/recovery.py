@@ -107,7 +107,7 @@ class ConnectionRecovery:
             return
         plan.pid, plan.epoch = claim.pid, claim.epoch
         plan.start = max(claim.position, offset) if offset is not None else claim.position
-        self._delivery.hold(sid, eio_sid, with_offsets=True)
+        self._delivery.hold(sid, eio_sid)
 
     async def finish(self, sid: str, namespace: str, rooms: tuple[str, ...]) -> str | None:
         """After the socket joined its rooms: read its replay; the pid for the reply."""

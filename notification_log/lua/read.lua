@@ -3,12 +3,11 @@
 -- KEYS[1] last offset, KEYS[2] epoch, KEYS[3] entries stream, KEYS[4] floor,
 -- KEYS[5..] each room's offsets (a sorted set scored by ms).
 -- ARGV[1] the epoch the offset belongs to, ARGV[2] the offset (exclusive start),
--- ARGV[3] unused, ARGV[4] most entries returned, ARGV[5] clock slack ms,
--- ARGV[6] how long a room's newest offset is kept (ms).
+-- ARGV[3] most entries returned, ARGV[4] how long a room's newest offset is kept (ms).
 -- Returns {status, last, epoch, id1, rooms1, args1, id2, ...}; status is ok, reset
 -- (epoch differs: the log was lost), ahead (offset newer than the log: entries were
 -- lost), expired (notifications after it aged out of the retention), trimmed (the count
--- bound removed entries after it), too_many (more than ARGV[4] to replay). A room whose
+-- bound removed entries after it), too_many (more than ARGV[3] to replay). A room whose
 -- newest offset is not after the start had nothing since: it needs no entries, however
 -- old the start; one that had is complete while nothing after the start aged out.
 local function parse(id)
@@ -32,10 +31,10 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local start_ms = parse(start)
-local too_old = start_ms < now - tonumber(ARGV[6]) + tonumber(ARGV[5])
+local too_old = start_ms < now - tonumber(ARGV[4])
 local floor = redis.call('GET', KEYS[4])
 local trimmed = floor and before(start, floor)
-local max = tonumber(ARGV[4])
+local max = tonumber(ARGV[3])
 local ids, seen = {}, {}
 local function add(id)
   if not seen[id] then
