@@ -9,6 +9,7 @@ from config.errors import SettingsError
 from config.load import load_settings
 from config.secret import Secret
 from config.settings import (
+    AdapterRouting,
     AuthSettings,
     ConsumerSettings,
     QueueSettings,
@@ -21,6 +22,7 @@ from config.settings import (
 )
 
 __all__ = [
+    "AdapterRouting",
     "AuthSettings",
     "ConsumerSettings",
     "QueueSettings",

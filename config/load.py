@@ -16,6 +16,7 @@ from config.secret import Secret
 from config.settings import (
     DEFAULT_REDIS_URL,
     DEFAULT_THROTTLE_RULES,
+    AdapterRouting,
     AuthSettings,
     ConsumerSettings,
     QueueSettings,
@@ -41,11 +42,19 @@ T = TypeVar("T")
 def load_settings(environ: Mapping[str, str]) -> Settings:
     env = _Env(environ)
     auth = _auth(env)
+    redis = _redis(env)
+    consumers = _consumers(env)
+    if redis.is_cluster and not _hash_tag(consumers.prefix):
+        raise SettingsError(
+            "QUEUE_PREFIX",
+            "must contain a hash tag such as {app-main} with REDIS_CLUSTER_NODES "
+            f"(every key of the queues, throttle and log in one slot), got {consumers.prefix!r}",
+        )
     return Settings(
         auth=auth,
-        redis=_redis(env),
+        redis=redis,
         server=_server(env),
-        consumers=_consumers(env),
+        consumers=consumers,
         throttle_rules=_throttle_rules(env),
         recovery=_recovery(env, auth),
         log_level=env.get("LOG_LEVEL", "INFO", _log_level),
@@ -168,11 +177,35 @@ def _host_port(item: str) -> tuple[str, int]:
     return host.strip("[]"), _port(port)
 
 
-def _sentinels(value: str) -> tuple[tuple[str, int], ...]:
+def _host_ports(value: str) -> tuple[tuple[str, int], ...]:
     return tuple(_host_port(item) for item in _split(value))
 
 
+def _hash_tag(prefix: str) -> str:
+    """The part of `prefix` Redis Cluster hashes (the text of its first non-empty `{...}`),
+    or "" when it hashes the whole key."""
+    start = prefix.find("{")
+    end = prefix.find("}", start + 1)
+    return prefix[start + 1 : end] if start >= 0 and end > start + 1 else ""
+
+
+def _routing(value: str) -> AdapterRouting:
+    try:
+        return AdapterRouting(value.lower())
+    except ValueError:
+        names = ", ".join(routing.value for routing in AdapterRouting)
+        raise ValueError(f"expected one of {names}, got {value!r}") from None
+
+
 def _redis(env: _Env) -> RedisSettings:
+    no_nodes: tuple[tuple[str, int], ...] = ()
+    cluster_nodes = env.get("REDIS_CLUSTER_NODES", no_nodes, _host_ports)
+    if cluster_nodes:
+        for other in ("REDIS_SENTINELS", "REDIS_URL"):
+            if env.raw(other) is not None:
+                raise SettingsError(
+                    other, "must not be set with REDIS_CLUSTER_NODES (one Redis mode at a time)"
+                )
     password = env.raw("REDIS_PASSWORD")
     # Set but empty means "the Sentinels have no password" while the master has one.
     sentinel_password = env.present("REDIS_SENTINEL_PASSWORD")
@@ -180,7 +213,7 @@ def _redis(env: _Env) -> RedisSettings:
         sentinel_password = password
     return RedisSettings(
         url=env.get("REDIS_URL", DEFAULT_REDIS_URL, _redis_url),
-        sentinels=env.get("REDIS_SENTINELS", (), _sentinels),
+        sentinels=env.get("REDIS_SENTINELS", (), _host_ports),
         sentinel_master=env.get("REDIS_SENTINEL_MASTER", "mymaster", str),
         password=Secret(password) if password else None,
         password_for_sentinels=Secret(sentinel_password) if sentinel_password else None,
@@ -190,6 +223,8 @@ def _redis(env: _Env) -> RedisSettings:
             RedisSettings().command_timeout_seconds,
             _positive_float,
         ),
+        cluster_nodes=cluster_nodes,
+        adapter_routing=env.get("GATEWAY_ADAPTER_ROUTING", None, _routing),
     )
 
 
@@ -377,12 +412,8 @@ _PID_KEY_LABEL = b"notification-gateway recovery pid v1"
 
 def _recovery(env: _Env, auth: AuthSettings) -> RecoverySettings:
     defaults = RecoverySettings()
-    retention = env.get(
-        "GATEWAY_RECOVERY_SECONDS", defaults.retention_seconds, _non_negative_float
-    )
-    max_entries = env.get(
-        "GATEWAY_RECOVERY_MAX_ENTRIES", defaults.max_entries, _positive_int
-    )
+    retention = env.get("GATEWAY_RECOVERY_SECONDS", defaults.retention_seconds, _non_negative_float)
+    max_entries = env.get("GATEWAY_RECOVERY_MAX_ENTRIES", defaults.max_entries, _positive_int)
     secret = env.raw("GATEWAY_RECOVERY_SECRET")
     if retention == 0:
         return RecoverySettings(0.0, max_entries, None)

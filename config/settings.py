@@ -8,6 +8,16 @@ from config.secret import Secret
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+class AdapterRouting(StrEnum):
+    """How notifications travel between pods (GATEWAY_ADAPTER_ROUTING)."""
+
+    # One pub/sub channel: every pod receives every notification and picks its sockets.
+    CHANNEL = "channel"
+    # A sharded channel per (namespace, room) (`SPUBLISH`/`SSUBSCRIBE`): a pod subscribes
+    # to a room's channel while it holds a socket in it, and receives nothing else.
+    ROOM = "room"
+
+
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
     url: str = DEFAULT_REDIS_URL
@@ -24,6 +34,22 @@ class RedisSettings:
     # until TCP gives up, minutes later. Below the job lock's renewal period (half of
     # QUEUE_LOCK_DURATION_MS), so a renewal can be retried before the lock lapses.
     command_timeout_seconds: float = 3.0
+    # REDIS_CLUSTER_NODES: a Redis Cluster's start-up nodes (empty: no cluster).
+    cluster_nodes: tuple[tuple[str, int], ...] = ()
+    # None: ROOM on a cluster, CHANNEL otherwise (see `routing`).
+    adapter_routing: AdapterRouting | None = None
+
+    @property
+    def is_cluster(self) -> bool:
+        return bool(self.cluster_nodes)
+
+    @property
+    def routing(self) -> AdapterRouting:
+        """The adapter's routing: as set, else by room on a cluster and by one channel on
+        one Redis (standalone or Sentinel)."""
+        if self.adapter_routing is not None:
+            return self.adapter_routing
+        return AdapterRouting.ROOM if self.is_cluster else AdapterRouting.CHANNEL
 
 
 @dataclass(frozen=True, slots=True)

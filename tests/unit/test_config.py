@@ -1,8 +1,9 @@
 import pytest
 
-from config import QueueSettings, Secret, SettingsError, ThrottleRule, load_settings
+from config import AdapterRouting, QueueSettings, Secret, SettingsError, ThrottleRule, load_settings
 
 BASE = {"JWT_SECRET": "s" * 40}
+TAG = {"QUEUE_PREFIX": "{app-main}"}
 
 
 def test_defaults_match_the_contract() -> None:
@@ -26,15 +27,17 @@ def test_defaults_match_the_contract() -> None:
 
 
 def test_lists_are_parsed() -> None:
-    settings = load_settings({
-        **BASE,
-        "GATEWAY_QUEUES": "a=1, b=20",
-        "GATEWAY_NAMESPACES": "/one,/two",
-        "THROTTLE_RULES": "records:updated=2.5,x=1",
-        "REDIS_SENTINELS": "10.0.0.1:26379,s2:26380",
-        "CORS_ALLOWED_ORIGINS": "https://app.example.com",
-        "QUEUE_PREFIX": "{app-main}",
-    })
+    settings = load_settings(
+        {
+            **BASE,
+            "GATEWAY_QUEUES": "a=1, b=20",
+            "GATEWAY_NAMESPACES": "/one,/two",
+            "THROTTLE_RULES": "records:updated=2.5,x=1",
+            "REDIS_SENTINELS": "10.0.0.1:26379,s2:26380",
+            "CORS_ALLOWED_ORIGINS": "https://app.example.com",
+            "QUEUE_PREFIX": "{app-main}",
+        }
+    )
     assert settings.consumers.queues == (QueueSettings("a", 1), QueueSettings("b", 20))
     assert settings.server.namespaces == ("/one", "/two")
     assert settings.throttle_rules == (ThrottleRule("records:updated", 2.5), ThrottleRule("x", 1))
@@ -67,10 +70,15 @@ def test_sentinels_use_the_redis_password_unless_told_otherwise() -> None:
 
 
 def test_client_limits_can_be_set_and_the_cap_switched_off() -> None:
-    server = load_settings({
-        **BASE, "GATEWAY_MAX_CONNECTIONS": "0", "GATEWAY_CLIENT_MESSAGE_RATE": "2.5",
-        "GATEWAY_CLIENT_MESSAGE_BURST": "7", "GATEWAY_HANDSHAKE_TIMEOUT": "3",
-    }).server
+    server = load_settings(
+        {
+            **BASE,
+            "GATEWAY_MAX_CONNECTIONS": "0",
+            "GATEWAY_CLIENT_MESSAGE_RATE": "2.5",
+            "GATEWAY_CLIENT_MESSAGE_BURST": "7",
+            "GATEWAY_HANDSHAKE_TIMEOUT": "3",
+        }
+    ).server
     assert (server.max_connections, server.client_message_rate) == (0, 2.5)
     assert (server.client_message_burst, server.handshake_timeout_seconds) == (7, 3.0)
 
@@ -98,6 +106,15 @@ def test_noeviction_is_only_required_when_asked() -> None:
         ({**BASE, "GATEWAY_MAX_CONNECTIONS": "-1"}, "GATEWAY_MAX_CONNECTIONS"),
         ({**BASE, "GATEWAY_CLIENT_MESSAGE_RATE": "0"}, "GATEWAY_CLIENT_MESSAGE_RATE"),
         ({**BASE, "GATEWAY_HANDSHAKE_TIMEOUT": "soon"}, "GATEWAY_HANDSHAKE_TIMEOUT"),
+        ({**BASE, "REDIS_CLUSTER_NODES": "127.0.0.1:7000"}, "QUEUE_PREFIX"),
+        ({**BASE, "REDIS_CLUSTER_NODES": "h:1", "QUEUE_PREFIX": "{}app"}, "QUEUE_PREFIX"),
+        (
+            {**BASE, "REDIS_CLUSTER_NODES": "h:1", **TAG, "REDIS_SENTINELS": "h:2"},
+            "REDIS_SENTINELS",
+        ),
+        ({**BASE, "REDIS_CLUSTER_NODES": "h:1", **TAG, "REDIS_URL": "redis://h:2"}, "REDIS_URL"),
+        ({**BASE, "REDIS_CLUSTER_NODES": "h"}, "REDIS_CLUSTER_NODES"),
+        ({**BASE, "GATEWAY_ADAPTER_ROUTING": "fanout"}, "GATEWAY_ADAPTER_ROUTING"),
     ],
 )
 def test_bad_settings_name_their_variable(environ: dict[str, str], variable: str) -> None:
@@ -106,3 +123,18 @@ def test_bad_settings_name_their_variable(environ: dict[str, str], variable: str
     assert raised.value.variable == variable
     assert str(raised.value).startswith(f"{variable}: ")
     assert "\n" not in str(raised.value)
+
+
+def test_a_cluster_routes_by_room_unless_told_and_one_redis_by_one_channel() -> None:
+    cluster = {**BASE, **TAG, "REDIS_CLUSTER_NODES": "10.0.0.1:7000,[::1]:7001"}
+    settings = load_settings(cluster)
+    assert settings.redis.cluster_nodes == (("10.0.0.1", 7000), ("::1", 7001))
+    assert settings.redis.routing is AdapterRouting.ROOM
+    told = load_settings({**cluster, "GATEWAY_ADAPTER_ROUTING": "channel"})
+    assert told.redis.routing is AdapterRouting.CHANNEL
+    assert load_settings(BASE).redis.routing is AdapterRouting.CHANNEL
+    assert load_settings({**BASE, "GATEWAY_ADAPTER_ROUTING": "ROOM"}).redis.routing is (
+        AdapterRouting.ROOM
+    )
+    # The tag may sit anywhere in the prefix; Redis hashes the first non-empty one.
+    assert load_settings({**cluster, "QUEUE_PREFIX": "app{main}"}).consumers.prefix == "app{main}"
