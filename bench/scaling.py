@@ -1,0 +1,524 @@
+"""Scaling pods: gateway CPU per job summed over P pods, per-room routing against one channel.
+
+One run, for each topology (a standalone `redis-server`, and a real Redis Cluster of 3
+masters and 3 replicas from `tests/support/redis_cluster.py`), each P in 1, 2, 4 and each
+adapter routing (`GATEWAY_ADAPTER_ROUTING=channel`: one pub/sub channel, every pod
+receives every notification; `room`: a sharded channel per room, a pod receives only the
+rooms it holds):
+
+- P `python -m gateway` pods (GATEWAY_ROLE=all, the one queue `critical-events`), started
+  afresh for the cell, on the topology's Redis (emptied between cells);
+- `--clients` socket.io-client connections per pod (`bench/node/scaling_clients.mjs`, one
+  Node process per pod), each user `u<n>` in its own user room (JWT `sub`), connected
+  straight to its pod;
+- a warm-up, then an idle window (no jobs: each pod's own background CPU), then the
+  measured window: `--rate` unicast jobs/s for `--duration` s, each to one user drawn at
+  random among all P x clients, added by this process (Python bullmq, `addBulk` every
+  10 ms) on the same queue every pod consumes.
+
+Reported per cell: gateway CPU per job summed over the P pods (utime + stime from
+/proc/<pid>/stat, from the first add to the last expected arrival), its ratio to the
+same routing's P=1 on the same topology, Redis CPU per job (every node of the cluster,
+replicas included), and the delivery check: every job reached its user exactly once
+(no loss, no duplicate, none to another client). The idle window's gateway CPU is given
+too, since it grows with P whatever the routing.
+
+    .venv/bin/python bench/scaling.py --out /tmp/scaling.json               # ~10 minutes
+    .venv/bin/python bench/scaling.py --topologies standalone --routings channel \
+        --clients 100 --duration 5                                           # a smoke test
+
+Results: docs/performance.md, "Scaling pods: per-room routing against one channel".
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bullmq import Queue  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+from redis.asyncio.cluster import RedisCluster as AsyncCluster  # noqa: E402
+
+from tests.support.gateway import GatewayProcess, base_env  # noqa: E402
+from tests.support.redis_cluster import RedisCluster  # noqa: E402
+from tests.support.redis_proc import RedisProcess  # noqa: E402
+from tests.support.tokens import SECRET  # noqa: E402
+
+CLIENTS_JS = ROOT / "bench" / "node" / "scaling_clients.mjs"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+NAMESPACE = "/data_owner"
+QUEUE = "critical-events"
+# A hash tag, as a cluster requires; the same prefix on standalone keeps the cells alike.
+PREFIX = "{app-main}"
+TICK = 0.01
+TOPOLOGIES = ("standalone", "cluster")
+ROUTINGS = ("channel", "room")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in after}
+
+
+class Backend:
+    """The topology's Redis: started once per topology, emptied between cells."""
+
+    def __init__(self, topology: str, workdir: Path) -> None:
+        self.topology = topology
+        self.standalone: RedisProcess | None = None
+        self.cluster: RedisCluster | None = None
+        if topology == "standalone":
+            self.standalone = RedisProcess(workdir / "redis")
+        else:
+            self.cluster = RedisCluster(workdir / "cluster")
+
+    def start(self) -> "Backend":
+        if self.standalone is not None:
+            self.standalone.start()
+        elif self.cluster is not None:
+            self.cluster.start()
+        return self
+
+    def pod_env(self) -> dict[str, str]:
+        """What a pod is given to reach this Redis (on a cluster, no REDIS_URL at all:
+        naming two Redis modes stops start-up)."""
+        if self.standalone is not None:
+            return base_env(self.standalone.url)
+        assert self.cluster is not None
+        env = base_env("")
+        del env["REDIS_URL"]
+        env["REDIS_CLUSTER_NODES"] = self.cluster.startup_nodes
+        return env
+
+    def client(self) -> "Redis | AsyncCluster":
+        if self.standalone is not None:
+            return Redis.from_url(self.standalone.url, decode_responses=True)
+        assert self.cluster is not None
+        return AsyncCluster(host="127.0.0.1", port=self.cluster.ports[0], decode_responses=True)
+
+    def pids(self) -> dict[str, int]:
+        nodes = (
+            [self.standalone]
+            if self.standalone is not None
+            else (self.cluster.nodes if self.cluster is not None else [])
+        )
+        pids = {}
+        for node in nodes:
+            assert node is not None and node.process is not None
+            pids[f"redis-{node.port}"] = node.process.pid
+        return pids
+
+    def flush(self) -> None:
+        if self.standalone is not None:
+            with self.standalone.client() as client:
+                client.flushall()
+        elif self.cluster is not None:
+            self.cluster.flushall()
+
+    def stop(self) -> None:
+        if self.standalone is not None:
+            self.standalone.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+@dataclass
+class Cell:
+    """P pods on one routing, with their clients: started, measured, stopped."""
+
+    backend: Backend
+    routing: str
+    pods: int
+    clients: int
+    workdir: Path
+    gateways: list[GatewayProcess] = field(default_factory=list)
+    children: list[asyncio.subprocess.Process] = field(default_factory=list)
+    retries: int = 0
+
+    async def start(self) -> "Cell":
+        for _ in range(self.pods):
+            env = {
+                **self.backend.pod_env(),
+                "GATEWAY_ROLE": "all",
+                "GATEWAY_ADAPTER_ROUTING": self.routing,
+                "GATEWAY_NAMESPACES": NAMESPACE,
+                "GATEWAY_QUEUES": f"{QUEUE}=32",
+                "QUEUE_PREFIX": PREFIX,
+                "THROTTLE_RULES": "",
+                "LOG_LEVEL": "WARNING",
+                "GATEWAY_MAX_CONNECTIONS": "0",
+            }
+            gateway = GatewayProcess(env, self.workdir)
+            if "REDIS_URL" not in env:
+                gateway.env.pop("REDIS_URL", None)  # inherited from this shell, if at all
+            self.gateways.append(gateway.start())
+        await asyncio.gather(*(gateway.started(30.0) for gateway in self.gateways))
+        for index, gateway in enumerate(self.gateways):
+            child = await asyncio.create_subprocess_exec(
+                "node",
+                str(CLIENTS_JS),
+                gateway.url,
+                NAMESPACE,
+                SECRET,
+                str(index * self.clients),
+                str(self.clients),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                cwd=ROOT,
+                limit=64 * 1024 * 1024,
+            )
+            self.children.append(child)
+        for child in self.children:
+            assert child.stdout is not None
+            line = await asyncio.wait_for(child.stdout.readline(), 120)
+            answer = json.loads(line)
+            assert answer.get("connected") == self.clients, line
+            self.retries += answer.get("retries", 0)
+        return self
+
+    def pod_pids(self) -> dict[str, int]:
+        pids = {}
+        for index, gateway in enumerate(self.gateways):
+            assert gateway.process is not None
+            pids[f"pod-{index}"] = gateway.process.pid
+        return pids
+
+    def client_pids(self) -> dict[str, int]:
+        return {f"clients-{index}": child.pid for index, child in enumerate(self.children)}
+
+    async def report(self) -> tuple[list[tuple[int, int]], int]:
+        """What every client received since the last report: ([(user, job)], others)."""
+        got: list[tuple[int, int]] = []
+        other = 0
+        for child in self.children:
+            assert child.stdin is not None and child.stdout is not None
+            child.stdin.write(b"report\n")
+            await child.stdin.drain()
+            answer = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
+            got.extend((user, job) for user, job in answer["got"])
+            other += answer["other"]
+        return got, other
+
+    async def stop(self) -> None:
+        for child in self.children:
+            if child.returncode is None and child.stdin is not None:
+                child.stdin.write(b"quit\n")
+        for child in self.children:
+            try:
+                await asyncio.wait_for(child.wait(), 10)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+        for gateway in self.gateways:
+            if gateway.process is not None and gateway.process.poll() is None:
+                gateway.signal_term()
+        for gateway in self.gateways:
+            try:
+                await gateway.exit_code(15.0)
+            except AssertionError:
+                gateway.kill()
+
+
+class Producer:
+    """Unicast jobs at a fixed rate, each to a random user; remembers whom each was for."""
+
+    def __init__(self, queue: Queue, users: int, seed: int) -> None:
+        self.queue = queue
+        self.users = users
+        self.random = random.Random(seed)
+        self.target: dict[int, int] = {}  # job number -> user number
+        self.next = 0
+
+    def job(self, tag: str) -> dict[str, Any]:
+        number, user = self.next, self.random.randrange(self.users)
+        self.next += 1
+        self.target[number] = user
+        return {
+            "name": "records:updated",
+            "data": {
+                "namespace": NAMESPACE,
+                "rooms": [f"user:u{user}"],
+                "id": f"{tag}-{number}",
+                "data": {"job": number, "sent_at": time.time() * 1000, "status": "ready"},
+            },
+        }
+
+    async def paced(self, rate: float, seconds: float, tag: str) -> range:
+        """`rate` jobs/s for `seconds`, in ticks of 10 ms; the job numbers added."""
+        first = self.next
+        started = time.monotonic()
+        tick = 0
+        while (now := time.monotonic()) < started + seconds:
+            due = int((now - started) * rate) - (self.next - first)
+            if due > 0:
+                await self.queue.addBulk([self.job(tag) for _ in range(due)])
+            tick += 1
+            await asyncio.sleep(max(0.0, started + tick * TICK - time.monotonic()))
+        return range(first, self.next)
+
+
+async def collect(
+    cell: Cell,
+    jobs: range,
+    deadline: float,
+    got: list[tuple[int, int]],
+) -> tuple[float, int]:
+    """Reports until every job of `jobs` arrived somewhere (or the deadline): the moment
+    the last one was seen, and other events. Appends what arrived to `got`."""
+    seen: set[int] = set()
+    other = 0
+    while True:
+        more, others = await cell.report()
+        got.extend(more)
+        other += others
+        seen.update(job for _, job in more if job in jobs)
+        if len(seen) >= len(jobs) or time.monotonic() > deadline:
+            return time.monotonic(), other
+        await asyncio.sleep(0.1)
+
+
+async def quiet(cell: Cell, got: list[tuple[int, int]], seconds: float = 0.5) -> int:
+    """Reports until nothing arrived for `seconds` (late duplicates included); others."""
+    other = 0
+    while True:
+        await asyncio.sleep(seconds)
+        more, others = await cell.report()
+        got.extend(more)
+        other += others
+        if not more and not others:
+            return other
+
+
+def check(producer: Producer, jobs: range, got: list[tuple[int, int]]) -> dict[str, int]:
+    """Exactly once to the right client: counts of each kind of departure from it."""
+    to_right = Counter(job for user, job in got if job in jobs and producer.target[job] == user)
+    wrong = sum(1 for user, job in got if job in jobs and producer.target[job] != user)
+    return {
+        "expected": len(jobs),
+        "delivered": len(to_right),
+        "duplicates": sum(count - 1 for count in to_right.values()),
+        "to_another_client": wrong,
+        "missing": len(jobs) - len(to_right),
+    }
+
+
+async def measure_cell(
+    backend: Backend,
+    routing: str,
+    pods: int,
+    args: argparse.Namespace,
+    workdir: Path,
+) -> dict[str, Any]:
+    backend.flush()
+    began = time.monotonic()
+    cell = Cell(backend, routing, pods, args.clients, workdir)
+    connection = backend.client()
+    if isinstance(connection, AsyncCluster):
+        await connection.initialize()
+    queue = Queue(QUEUE, {"connection": connection, "prefix": PREFIX})
+    producer = Producer(queue, pods * args.clients, seed=pods)
+    tag = f"{backend.topology}-{routing}-{pods}"
+    try:
+        await cell.start()
+        # Warm-up: every pod's worker, adapter and subscriptions in use before measuring.
+        warm = await producer.paced(args.rate, args.warmup, tag)
+        warm_got: list[tuple[int, int]] = []
+        await collect(cell, warm, time.monotonic() + 10.0, warm_got)
+        await quiet(cell, warm_got)
+        pod_pids, redis_pids = cell.pod_pids(), backend.pids()
+        pids = {**pod_pids, **redis_pids, **cell.client_pids()}
+        # Idle: no jobs; the pods' own background work (timers, pings, blocking reads).
+        idle0, idle_t0 = cpu_of(pids), time.monotonic()
+        await asyncio.sleep(args.idle)
+        idle = delta(cpu_of(pids), idle0)
+        idle_wall = time.monotonic() - idle_t0
+        # The measured window: from the first add to the last expected arrival.
+        got: list[tuple[int, int]] = []
+        cpu0, t0 = cpu_of(pids), time.monotonic()
+        jobs = await producer.paced(args.rate, args.duration, tag)
+        t1, other = await collect(cell, jobs, time.monotonic() + args.grace, got)
+        cpu = delta(cpu_of(pids), cpu0)
+        other += await quiet(cell, got)
+        delivery = {
+            **check(producer, jobs, got),
+            "other_events": other,
+            "warmup_missing": check(producer, warm, warm_got)["missing"],
+        }
+        return result_row(
+            backend.topology,
+            routing,
+            pods,
+            args,
+            jobs,
+            t1 - t0,
+            cpu,
+            idle,
+            idle_wall,
+            pod_pids,
+            redis_pids,
+            delivery,
+            cell.retries,
+            time.monotonic() - began,
+        )
+    except BaseException:
+        for gateway in cell.gateways:
+            print(f"--- {gateway.url}\n{gateway.log()}", file=sys.stderr)
+        raise
+    finally:
+        await cell.stop()
+        await queue.close()
+        await connection.aclose()
+
+
+def result_row(
+    topology: str,
+    routing: str,
+    pods: int,
+    args: argparse.Namespace,
+    jobs: range,
+    wall: float,
+    cpu: dict[str, float],
+    idle: dict[str, float],
+    idle_wall: float,
+    pod_pids: dict[str, int],
+    redis_pids: dict[str, int],
+    delivery: dict[str, int],
+    retries: int,
+    cell_seconds: float,
+) -> dict[str, Any]:
+    sent = max(len(jobs), 1)
+    gateway = sum(cpu[name] for name in pod_pids)
+    redis = sum(cpu[name] for name in redis_pids)
+    clients = sum(seconds for name, seconds in cpu.items() if name.startswith("clients-"))
+    return {
+        "topology": topology,
+        "routing": routing,
+        "pods": pods,
+        "clients_per_pod": args.clients,
+        "rate": args.rate,
+        "jobs": len(jobs),
+        "window_s": round(wall, 2),
+        "jobs_per_s": round(len(jobs) / wall, 1),
+        "gateway_cpu_ms_per_job": round(gateway * 1e3 / sent, 3),
+        "gateway_cpu_ms_per_job_by_pod": {
+            name: round(cpu[name] * 1e3 / sent, 3) for name in pod_pids
+        },
+        "gateway_cpu_percent": round(100 * gateway / wall, 1),
+        "gateway_idle_cpu_ms_per_s": round(
+            sum(idle[name] for name in pod_pids) * 1e3 / idle_wall, 1
+        ),
+        "redis_cpu_us_per_job": round(redis * 1e6 / sent, 1),
+        "redis_idle_cpu_ms_per_s": round(
+            sum(idle[name] for name in redis_pids) * 1e3 / idle_wall, 1
+        ),
+        "clients_cpu_percent": round(100 * clients / wall, 1),
+        **delivery,
+        "exactly_once": delivery["delivered"] == delivery["expected"]
+        and not delivery["duplicates"]
+        and not delivery["to_another_client"],
+        "connect_retries": retries,
+        "cell_seconds": round(cell_seconds, 1),
+    }
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each row's gateway CPU per job over its (topology, routing)'s P=1 row."""
+    single = {
+        (row["topology"], row["routing"]): row["gateway_cpu_ms_per_job"]
+        for row in rows
+        if row["pods"] == 1
+    }
+    for row in rows:
+        base = single.get((row["topology"], row["routing"]))
+        row["ratio_to_p1"] = round(row["gateway_cpu_ms_per_job"] / base, 2) if base else None
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| topology | routing | P | jobs/s | gateway CPU ms/job (sum) | ratio to P=1 |"
+        " Redis CPU µs/job | delivered/expected | gateway idle ms/s (sum) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(
+        rows,
+        key=lambda r: (TOPOLOGIES.index(r["topology"]), ROUTINGS.index(r["routing"]), r["pods"]),
+    ):
+        ratio = "-" if row["ratio_to_p1"] is None else f"{row['ratio_to_p1']:.2f}"
+        flag = (
+            ""
+            if row["exactly_once"]
+            else (f" (dup {row['duplicates']}, wrong {row['to_another_client']})")
+        )
+        lines.append(
+            f"| {row['topology']} | {row['routing']} | {row['pods']} | {row['jobs_per_s']} |"
+            f" {row['gateway_cpu_ms_per_job']:.3f} | {ratio} | {row['redis_cpu_us_per_job']} |"
+            f" {row['delivered']}/{row['expected']}{flag} | {row['gateway_idle_cpu_ms_per_s']} |"
+        )
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    if shutil.which("node") is None:
+        sys.exit("node is needed for the clients")
+    rows: list[dict[str, Any]] = []
+    began = time.monotonic()
+    for topology in args.topologies:
+        with tempfile.TemporaryDirectory() as tmp:
+            backend = Backend(topology, Path(tmp)).start()
+            try:
+                # Routings alternate within each P, so the machine's drift hits both alike.
+                for pods in args.pods:
+                    for routing in args.routings:
+                        row = await measure_cell(backend, routing, pods, args, Path(tmp))
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+            finally:
+                backend.stop()
+    add_ratios(rows)
+    print(table(rows), flush=True)
+    print(f"whole run: {time.monotonic() - began:.0f} s", flush=True)
+    if args.out:
+        write(Path(args.out), args, rows)
+
+
+def write(path: Path, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    arguments = {key: value for key, value in vars(args).items() if key != "out"}
+    document = {"arguments": arguments, "rows": rows, "table": table(rows)}
+    path.write_text(json.dumps(document, indent=1))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--topologies", nargs="+", choices=TOPOLOGIES, default=list(TOPOLOGIES))
+    parser.add_argument("--routings", nargs="+", choices=ROUTINGS, default=list(ROUTINGS))
+    parser.add_argument("--pods", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--clients", type=int, default=1000, help="per pod")
+    parser.add_argument("--rate", type=float, default=150.0, help="unicast jobs per second")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per cell")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of jobs before")
+    parser.add_argument("--idle", type=float, default=4.0, help="idle seconds measured before")
+    parser.add_argument(
+        "--grace", type=float, default=10.0, help="seconds after the last add for the last arrivals"
+    )
+    parser.add_argument("--out", help="write the rows and the table to this JSON file")
+    asyncio.run(main(parser.parse_args()))
