@@ -44,6 +44,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     auth = _auth(env)
     redis = _redis(env)
     consumers = _consumers(env)
+    if redis.routing is AdapterRouting.ROOM and redis.url.startswith(("unix://", "rediss://")):
+        raise SettingsError(
+            "GATEWAY_ADAPTER_ROUTING", "room needs Redis over plain TCP (not unix:// or rediss://)"
+        )
     if redis.is_cluster and not _hash_tag(consumers.prefix):
         raise SettingsError(
             "QUEUE_PREFIX",

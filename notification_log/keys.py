@@ -31,3 +31,14 @@ def room_key(prefix: str, namespace: str, room: str) -> str:
     set, not a stream: 205 bytes for a room with one offset, against 4.4 KB."""
     return f"{prefix}:log:{namespace}:room:{room}"
 
+
+def room_channel_start(prefix: str, namespace: str) -> str:
+    """What every room channel of `namespace` begins with (the append adds the room)."""
+    return f"{prefix}:room:{namespace}:"
+
+
+def room_channel(prefix: str, namespace: str, room: str) -> str:
+    """The sharded pub/sub channel (`SPUBLISH`) of one room, when the adapter routes by
+    room. It carries the prefix's hash tag, so on a cluster it is in the log's slot and
+    the append publishes it from its own script, in the log's order."""
+    return room_channel_start(prefix, namespace) + room

@@ -14,6 +14,7 @@ from notification_log.keys import (
     epoch_key,
     floor_key,
     last_id_key,
+    room_channel_start,
     room_key,
 )
 from notification_log.offsets import Offset, parse_offset
@@ -87,8 +88,12 @@ class NotificationLog:
         channel: str,
         retention_seconds: float,
         max_entries: int,
+        by_room: bool = False,
     ) -> None:
+        """`by_room`: publish each notification on its rooms' sharded channels
+        (`keys.room_channel`) instead of on `channel`."""
         self._client = client
+        self._by_room = by_room
         self._prefix = prefix
         self._channel = channel
         self.retention_ms = round(retention_seconds * 1000)
@@ -109,7 +114,9 @@ class NotificationLog:
     async def append(self, namespace: str, rooms: Sequence[str], args_open: str) -> str:
         """Log and publish one notification; its offset. Raises RedisError when Redis
         can't be reached (nothing was published then, or everything was)."""
-        keys = self._keys(namespace, rooms) if self.retention_ms else [*self._head, "", ""]
+        # With recovery off the script touches only the head; the head's keys stand in
+        # for the others, so every key is in the prefix's slot on a cluster.
+        keys = self._keys(namespace, rooms) if self.retention_ms else [*self._head, *self._head]
         offset: Any = await self._append(
             keys,
             [
@@ -120,6 +127,7 @@ class NotificationLog:
                 " ".join(rooms),
                 args_open,
                 ROOM_LAST_MS,
+                room_channel_start(self._prefix, namespace) if self._by_room else "",
             ],
         )
         return offset.decode() if isinstance(offset, bytes) else str(offset)

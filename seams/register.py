@@ -357,11 +357,33 @@ _SOCKETIO = (
     Seam(
         module="gateway.realtime.adapter",
         upstream="socketio.base_manager.BaseManager.basic_enter_room",
-        kind=Kind.RELY,
+        kind=Kind.OVERRIDE,
         why="`rooms[namespace][room][sid] = eio_sid`: the local rooms caught up from the log"
-        " after a resubscription are read from it.",
-        breaks="A catch-up reads no rooms, and clients miss what was published meanwhile.",
+        " after a resubscription are read from it; routing by room, the override (a"
+        " `super()` wrapper) holds a room's channel when its first local socket enters.",
+        breaks="A catch-up reads no rooms, and clients miss what was published meanwhile;"
+        " a room's channel is never subscribed, and its sockets get nothing.",
         sha256="3f509586d2d7f47ec92cc5113a80f5302ca1d82fb3689ee530edd3aa9ad6a1a3",
+    ),
+    Seam(
+        module="gateway.realtime.adapter",
+        upstream="socketio.base_manager.BaseManager.basic_leave_room",
+        kind=Kind.OVERRIDE,
+        why="Routing by room, a room's channel is released when its last local socket"
+        " leaves; python-socketio's disconnect leaves every room through this method"
+        " (`basic_disconnect`), so one wrapper sees every leave.",
+        breaks="Channels stay subscribed after their last socket left (the pod receives"
+        " rooms it does not hold), or are released while still held.",
+        sha256="e27f3eea06d1c6a6ea295e99f62477330af4779e1f1853753e94f309ef0e74f2",
+    ),
+    Seam(
+        module="gateway.realtime.adapter",
+        upstream="socketio.base_manager.BaseManager.basic_disconnect",
+        kind=Kind.RELY,
+        why="A disconnect leaves each of the socket's rooms through `basic_leave_room`,"
+        " where routing by room releases the room's channel.",
+        breaks="A disconnected socket's rooms stay subscribed for ever.",
+        sha256="2933b50bc4b2ea7b4367a84e05c2e22c52fed98b00afc3b88d06d61ab9fb9aa1",
     ),
     Seam(
         module="gateway.realtime.local_emit",

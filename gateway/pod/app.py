@@ -13,7 +13,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from auth import keys_from_settings
-from config import QueueSettings, Settings
+from config import AdapterRouting, QueueSettings, Settings
 from consumers import (
     NotificationProcessor,
     QueueConsumers,
@@ -22,6 +22,7 @@ from consumers import (
 )
 from gateway.pod.lifecycle import disconnect_all_clients
 from gateway.pod.readiness import read_queue_jobs, readiness_problems
+from gateway.pod.routing import room_subscriber_factory
 from gateway.pod.state import (
     ADAPTER,
     CONSUMERS,
@@ -67,6 +68,12 @@ def build_app(settings: Settings) -> web.Application:
         settings.recovery,
         subscriber_factory=partial(
             redis_client, settings.redis, decode_responses=False, retries=False
+        ),
+        by_room=settings.redis.routing is AdapterRouting.ROOM,
+        room_subscriber_factory=(
+            room_subscriber_factory(settings.redis)
+            if settings.redis.routing is AdapterRouting.ROOM and settings.role.holds_clients
+            else None
         ),
     )
     if not settings.role.holds_clients:

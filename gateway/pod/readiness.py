@@ -24,7 +24,7 @@ async def readiness_problems(app: web.Application) -> list[str]:
     role = app[SETTINGS].role  # each role is ready when what it runs is
     if role.consumes and (CONSUMERS not in app or not app[CONSUMERS].running):
         problems.append("queue consumers not running")
-    if role.holds_clients and not app[ADAPTER].subscribed.is_set():
+    if role.holds_clients and not app[ADAPTER].delivering:
         problems.append("adapter not subscribed")
     try:
         async with asyncio.timeout(PING_TIMEOUT_SECONDS):

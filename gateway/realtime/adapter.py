@@ -31,13 +31,17 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 from config import RecoverySettings
 from gateway.realtime.delivery import LocalDelivery
 from gateway.realtime.local_emit import ORDINARY_PATH, FastPathManager
+from gateway.realtime.room_routing import RoomRouting, SubscriberFactory
 from gateway.transport.closing import close_transport, open_sessions
 from jobformat import Notification
 from notification_log import LogMessage, NotificationLog, Offset, ReadStatus, is_log_message
+from notification_log.keys import room_channel
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "socketio"
+# The rooms notifications go to (a socket's others are python-socketio's sid rooms).
+_JOB_ROOMS = ("user:", "department:")
 # Rooms read from the log in one call when catching up.
 _CATCH_UP_ROOMS = 200
 _CATCH_UP_MAX = 100_000
@@ -61,20 +65,95 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
         recovery: RecoverySettings,
         channel: str = DEFAULT_CHANNEL,
         subscriber_factory: Callable[[], "Redis"] | None = None,
+        *,
+        by_room: bool = False,
+        room_subscriber_factory: SubscriberFactory | None = None,
     ) -> None:
         """`subscriber_factory` makes the subscription's client: one without retries,
         so a lost connection reaches `_listen` (which catches up from the log) instead
-        of redis-py resubscribing silently and skipping what was published meanwhile."""
+        of redis-py resubscribing silently and skipping what was published meanwhile.
+
+        `by_room`: notifications are published on their rooms' sharded channels
+        (GATEWAY_ADAPTER_ROUTING=room, the same on every pod); a pod that holds clients
+        then subscribes to its rooms' channels with `room_subscriber_factory`
+        (gateway/realtime/room_routing.py). The one channel still carries
+        python-socketio's own messages."""
         super().__init__(channel=channel)
         self._client_factory = client_factory
         self._subscriber_factory = subscriber_factory or client_factory
         self._publisher: Redis = client_factory()
+        self._prefix = prefix
         self.log = NotificationLog(
-            self._publisher, prefix, channel, recovery.retention_seconds, recovery.max_entries
+            self._publisher,
+            prefix,
+            channel,
+            recovery.retention_seconds,
+            recovery.max_entries,
+            by_room=by_room,
         )
         # Set by gateway.realtime.server.build_socketio_server, which has the engineio server.
         self.delivery: LocalDelivery | None = None
         self.subscribed = asyncio.Event()
+        self.room_routing: RoomRouting | None = None
+        if by_room and room_subscriber_factory is not None:
+            self.room_routing = RoomRouting(
+                room_subscriber_factory,
+                self._deliver,
+                self._catch_up,
+                self._log_last,
+                self._send_clients_away,
+            )
+
+    @property
+    def delivering(self) -> bool:
+        """Every subscription this pod needs is established (readiness)."""
+        routing = self.room_routing
+        return self.subscribed.is_set() and (routing is None or routing.intact.is_set())
+
+    def room_channel(self, namespace: str, room: str) -> bytes | None:
+        """The sharded channel of a notification room (None for others: sid rooms)."""
+        if isinstance(room, str) and room.startswith(_JOB_ROOMS):
+            return room_channel(self._prefix, namespace, room).encode()
+        return None
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        """python-socketio's, and with routing by room, the room's channel is held from
+        its first local socket on."""
+        routing = self.room_routing
+        known = routing is not None and room in self.rooms.get(namespace, ())
+        super().basic_enter_room(sid, namespace, room, eio_sid)
+        if routing is not None and not known:
+            channel = self.room_channel(namespace, room)
+            if channel is not None:
+                routing.hold(channel)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        """python-socketio's (also called for each room on a disconnect), and with
+        routing by room, the room's channel is released with its last local socket."""
+        routing = self.room_routing
+        known = routing is not None and room in self.rooms.get(namespace, ())
+        super().basic_leave_room(sid, namespace, room)
+        if routing is not None and known and room not in self.rooms.get(namespace, ()):
+            channel = self.room_channel(namespace, room)
+            if channel is not None:
+                routing.release(channel)
+
+    async def wait_rooms(
+        self, namespace: str, rooms: tuple[str, ...], within: float
+    ) -> Offset | None:
+        """With routing by room: until the rooms' subscriptions are confirmed; the log's
+        newest offset when one was subscribed just now (see RoomRouting.wait_rooms).
+        Raises `RoomsUnavailable`. Without: None at once."""
+        routing = self.room_routing
+        if routing is None:
+            return None
+        channels = [c for room in rooms if (c := self.room_channel(namespace, room))]
+        return await routing.wait_rooms(channels, within)
+
+    async def _log_last(self) -> Offset:
+        return (await self.log.position()).last
 
     async def publish_notification(self, notification: Notification) -> None:
         """Log and publish `notification`; every pod's sockets in its rooms get it."""
@@ -123,7 +202,10 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                await self._catch_up()
+                if self.room_routing is None:
+                    await self._catch_up()
+                else:
+                    await self._start_room_routing(self.room_routing)
                 self.subscribed.set()
                 delay = _RESUBSCRIBE_FIRST_DELAY
                 async for message in pubsub.listen():
@@ -144,6 +226,16 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
             finally:
                 await _close_quietly(pubsub, client)
 
+    async def _start_room_routing(self, routing: RoomRouting) -> None:
+        """Once: the log's position, then the room subscriptions (none can have
+        delivered anything yet, so the watermark starts at the log's newest offset)."""
+        delivery = self.delivery
+        if delivery is None:
+            return
+        if delivery.epoch is None:
+            delivery.epoch, delivery.watermark = await self.log.position()
+        routing.start()
+
     def _deliver(self, data: bytes) -> None:
         delivery = self.delivery
         message = LogMessage.parse(data)
@@ -154,8 +246,10 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
             delivery.deliver(message)
 
     async def _catch_up(self) -> None:
-        """Right after (re)subscribing, before reading the channel: what was published
-        while this pod was not subscribed, from the log, for its local rooms."""
+        """Right after (re)subscribing, before reading the channel (or, routing by room,
+        once every room channel is confirmed again, live messages held back meanwhile):
+        what was published while this pod was not subscribed, from the log, for its
+        local rooms."""
         delivery = self.delivery
         if delivery is None:
             return
@@ -198,9 +292,7 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
     def _local_rooms(self) -> dict[str, list[str]]:
         return {
             namespace: [
-                room
-                for room in rooms
-                if isinstance(room, str) and room.startswith(("user:", "department:"))
+                room for room in rooms if isinstance(room, str) and room.startswith(_JOB_ROOMS)
             ]
             for namespace, rooms in self.rooms.items()
         }
@@ -217,6 +309,8 @@ class RedisAdapter(AsyncPubSubManager, FastPathManager):  # type: ignore[misc]
             thread.cancel()
             await asyncio.gather(thread, return_exceptions=True)
         self.subscribed.clear()
+        if self.room_routing is not None:
+            await self.room_routing.close()
         await self._publisher.aclose()
 
 

@@ -8,21 +8,23 @@ import socketio
 
 from auth import AuthError, VerificationKeys, verify
 from gateway.realtime.observer import RealtimeObserver
+from gateway.realtime.room_routing import RoomsUnavailable
 from gateway.transport.closing import close_transport
 from gateway.transport.expiry import ExpiryTimers
 
 logger = logging.getLogger(__name__)
 
 _BEARER = "bearer "
+# How long a connect waits for its rooms' subscriptions (routing by room) before the
+# transport is closed; the client then reconnects.
+ROOMS_WAIT_SECONDS = 5.0
 
 
 class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Clients only listen here: there are no client event handlers, so a client can
     neither join rooms nor emit to others; its rooms come from its verified token."""
 
-    def __init__(
-        self, namespace: str, keys: VerificationKeys, observer: RealtimeObserver
-    ) -> None:
+    def __init__(self, namespace: str, keys: VerificationKeys, observer: RealtimeObserver) -> None:
         super().__init__(namespace)
         self._keys = keys
         self._observer = observer
@@ -44,12 +46,25 @@ class NotificationNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             recovery.prepare(sid, eio_sid, auth)
         for room in principal.rooms:
             await self.enter_room(sid, room)
+        try:
+            # Routing by room: its rooms' subscriptions confirmed before the reply.
+            position = await server.manager.wait_rooms(
+                self.namespace, principal.rooms, ROOMS_WAIT_SECONDS
+            )
+        except RoomsUnavailable as error:
+            logger.warning("closing a connect on %s: %s", self.namespace, error)
+            if recovery is not None:
+                recovery.forget(sid)
+            eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
+            if eio_sid is not None:  # the client reconnects on its own, and recovers
+                await close_transport(server.eio, eio_sid)
+            return
         self._expiry.add(sid, principal.expires_at - time.time())
         self._connected.add(sid)
         self._observer.client_connected(self.namespace)
         if recovery is not None:
             try:
-                pid = await recovery.finish(sid, self.namespace, principal.rooms)
+                pid = await recovery.finish(sid, self.namespace, principal.rooms, position)
             except BaseException:
                 recovery.forget(sid)
                 raise

@@ -109,11 +109,22 @@ class ConnectionRecovery:
         plan.start = max(claim.position, offset) if offset is not None else claim.position
         self._delivery.hold(sid, eio_sid)
 
-    async def finish(self, sid: str, namespace: str, rooms: tuple[str, ...]) -> str | None:
-        """After the socket joined its rooms: read its replay; the pid for the reply."""
+    async def finish(
+        self,
+        sid: str,
+        namespace: str,
+        rooms: tuple[str, ...],
+        position: Offset | None = None,
+    ) -> str | None:
+        """After the socket joined its rooms: read its replay; the pid for the reply.
+        `position`: where a new pid starts instead of the pod's watermark, when the
+        socket's rooms were subscribed just now (routing by room: nothing of theirs was
+        delivered here before; gateway/realtime/room_routing.py)."""
         plan = self._plans.get(sid)
         if plan is None:
             return None
+        if position is not None and (plan.position is None or position > plan.position):
+            plan.position = position
         if plan.start is not None and plan.epoch is not None:
             await self._read(plan, namespace, rooms)
         if plan.outcome is not RecoveryOutcome.RECOVERED:

@@ -4,7 +4,9 @@
 -- ARGV[1] retention ms (0: publish only), ARGV[2] max entries per namespace,
 -- ARGV[3] channel, ARGV[4] namespace, ARGV[5] rooms (space-separated),
 -- ARGV[6] the event's Socket.IO arguments as JSON without the closing bracket,
--- ARGV[7] how long a room's newest offset is kept (ms).
+-- ARGV[7] how long a room's newest offset is kept (ms),
+-- ARGV[8] "" to PUBLISH on the channel ARGV[3], or what the namespace's room channels
+-- begin with, to SPUBLISH the message on each target room's channel instead.
 -- Returns the offset. The message is "<offset>\n<namespace>\n<rooms>\n<args>".
 local function parse(offset)
   local o_ms, o_seq = string.match(offset, '^(%d+)-(%d+)$')
@@ -69,5 +71,12 @@ if retention > 0 then
     redis.call('SET', KEYS[4], first[1][1], 'PX', retention)
   end
 end
-redis.call('PUBLISH', ARGV[3], id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. ARGV[6])
+local message = id .. '\n' .. ARGV[4] .. '\n' .. ARGV[5] .. '\n' .. ARGV[6]
+if ARGV[8] == '' then
+  redis.call('PUBLISH', ARGV[3], message)
+else
+  for room in string.gmatch(ARGV[5], '[^ ]+') do
+    redis.call('SPUBLISH', ARGV[8] .. room, message)
+  end
+end
 return id
