@@ -13,8 +13,8 @@ rooms it holds):
   straight to its pod;
 - a warm-up, then an idle window (no jobs: each pod's own background CPU), then the
   measured window: `--rate` unicast jobs/s for `--duration` s, each to one user drawn at
-  random among all P x clients, added by this process (Python bullmq, `addBulk` every
-  10 ms) on the same queue every pod consumes.
+  random among all P x clients, added by this process (Python bullmq, one `add` per job,
+  those due sent together every 10 ms) on the same queue every pod consumes.
 
 Reported per cell: gateway CPU per job summed over the P pods (utime + stime from
 /proc/<pid>/stat, from the first add to the last expected arrival), its ratio to the
@@ -36,13 +36,14 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -127,6 +128,22 @@ class Backend:
             assert node is not None and node.process is not None
             pids[f"redis-{node.port}"] = node.process.pid
         return pids
+
+    def commandstats(self) -> Counter[str]:
+        """Redis' own CPU by command, summed over the nodes: `usec` of INFO commandstats
+        (µs), and `calls` under `<command>:calls`."""
+        clients = [self.standalone.client()] if self.standalone is not None else []
+        if self.cluster is not None:
+            clients = [self.cluster.client(node.port) for node in self.cluster.nodes]
+        stats: Counter[str] = Counter()
+        for client in clients:
+            with client:
+                info = cast(dict[str, dict[str, Any]], client.info("commandstats"))
+                for name, values in info.items():
+                    command = name.removeprefix("cmdstat_")
+                    stats[command] += int(values["usec"])
+                    stats[f"{command}:calls"] += int(values["calls"])
+        return stats
 
     def flush(self) -> None:
         if self.standalone is not None:
@@ -271,7 +288,10 @@ class Producer:
         while (now := time.monotonic()) < started + seconds:
             due = int((now - started) * rate) - (self.next - first)
             if due > 0:
-                await self.queue.addBulk([self.job(tag) for _ in range(due)])
+                # One `add` per job, concurrently: bullmq's addBulk is a pipelined EVALSHA,
+                # which redis-py refuses on a cluster; the same on both topologies.
+                jobs = [self.job(tag) for _ in range(due)]
+                await asyncio.gather(*(self.queue.add(j["name"], j["data"]) for j in jobs))
             tick += 1
             await asyncio.sleep(max(0.0, started + tick * TICK - time.monotonic()))
         return range(first, self.next)
@@ -354,17 +374,20 @@ async def measure_cell(
         idle_wall = time.monotonic() - idle_t0
         # The measured window: from the first add to the last expected arrival.
         got: list[tuple[int, int]] = []
+        stats0 = backend.commandstats()
         cpu0, t0 = cpu_of(pids), time.monotonic()
         jobs = await producer.paced(args.rate, args.duration, tag)
         t1, other = await collect(cell, jobs, time.monotonic() + args.grace, got)
         cpu = delta(cpu_of(pids), cpu0)
+        stats = backend.commandstats()
+        stats.subtract(stats0)
         other += await quiet(cell, got)
         delivery = {
             **check(producer, jobs, got),
             "other_events": other,
             "warmup_missing": check(producer, warm, warm_got)["missing"],
         }
-        return result_row(
+        row = result_row(
             backend.topology,
             routing,
             pods,
@@ -380,6 +403,7 @@ async def measure_cell(
             cell.retries,
             time.monotonic() - began,
         )
+        return {**row, "redis_by_command_per_job": per_job(stats, len(jobs))}
     except BaseException:
         for gateway in cell.gateways:
             print(f"--- {gateway.url}\n{gateway.log()}", file=sys.stderr)
@@ -388,6 +412,21 @@ async def measure_cell(
         await cell.stop()
         await queue.close()
         await connection.aclose()
+
+
+def per_job(stats: Counter[str], jobs: int) -> dict[str, dict[str, float]]:
+    """Redis' commands in the window, per job: calls and µs of Redis CPU, by command, the
+    costliest first (those under 1 µs per job left out). Commands a script runs are
+    counted twice: under `evalsha` (whose time includes them) and under their own names."""
+    commands = [name for name in stats if ":" not in name and stats[name] >= jobs]
+    commands.sort(key=lambda name: -stats[name])
+    return {
+        name: {
+            "calls": round(stats[f"{name}:calls"] / max(jobs, 1), 2),
+            "us": round(stats[name] / max(jobs, 1), 1),
+        }
+        for name in commands
+    }
 
 
 def result_row(
@@ -501,9 +540,23 @@ async def main(args: argparse.Namespace) -> None:
         write(Path(args.out), args, rows)
 
 
+def tree() -> dict[str, Any]:
+    """The code measured: the commit and the files changed in the work tree beside it."""
+
+    def git(*command: str) -> str:
+        return subprocess.run(
+            ["git", *command], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout
+
+    return {
+        "head": git("rev-parse", "HEAD").strip(),
+        "changed": git("status", "--short").split("\n")[:-1],
+    }
+
+
 def write(path: Path, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     arguments = {key: value for key, value in vars(args).items() if key != "out"}
-    document = {"arguments": arguments, "rows": rows, "table": table(rows)}
+    document = {"arguments": arguments, "tree": tree(), "rows": rows, "table": table(rows)}
     path.write_text(json.dumps(document, indent=1))
 
 
