@@ -32,6 +32,12 @@ async def balancer() -> AsyncIterator[Balancer]:
     await balancer.close()
 
 
+@pytest.fixture(params=["channel", "room"])
+def routing(request: pytest.FixtureRequest) -> dict[str, str]:
+    """GATEWAY_ADAPTER_ROUTING: the scenarios that disrupt pods or Redis run both ways."""
+    return {"GATEWAY_ADAPTER_ROUTING": request.param}
+
+
 @pytest.fixture
 async def clients_closing() -> AsyncIterator[list[NodeClients]]:
     started: list[NodeClients] = []
@@ -149,9 +155,11 @@ async def test_a_token_that_expires_is_replaced_and_nothing_is_missed(
 
 async def test_a_rolling_update_of_two_pods_loses_nothing(
     redis_url: str, producer: Producer, gateway_processes: StartProcess, balancer: Balancer,
-    clients_closing: list[NodeClients],
+    clients_closing: list[NodeClients], routing: dict[str, str],
 ) -> None:
-    env = base_env(redis_url, GATEWAY_DISCONNECT_SPREAD_SECONDS="0.5", GATEWAY_DRAIN_SECONDS="8")
+    env = base_env(
+        redis_url, GATEWAY_DISCONNECT_SPREAD_SECONDS="0.5", GATEWAY_DRAIN_SECONDS="8", **routing
+    )
     old = await two_pods(env, gateway_processes, balancer)
     clients = await NodeClients(f"{balancer.url}{NS}", department_tokens()).start()
     clients_closing.append(clients)
@@ -172,9 +180,9 @@ async def test_a_rolling_update_of_two_pods_loses_nothing(
 
 async def test_clients_of_a_sigkilled_pod_recover_on_the_other(
     redis_url: str, producer: Producer, gateway_processes: StartProcess, balancer: Balancer,
-    clients_closing: list[NodeClients],
+    clients_closing: list[NodeClients], routing: dict[str, str],
 ) -> None:
-    first, _ = await two_pods(base_env(redis_url), gateway_processes, balancer)
+    first, _ = await two_pods(base_env(redis_url, **routing), gateway_processes, balancer)
     clients = await NodeClients(f"{balancer.url}{NS}", department_tokens()).start()
     clients_closing.append(clients)
 
@@ -196,12 +204,12 @@ async def test_clients_of_a_sigkilled_pod_recover_on_the_other(
 
 async def test_a_redis_restart_under_two_pods_loses_nothing(
     gateway_processes: StartProcess, balancer: Balancer, clients_closing: list[NodeClients],
-    tmp_path: Path,
+    tmp_path: Path, routing: dict[str, str],
 ) -> None:
     redis = RedisProcess(tmp_path / "redis", "--appendonly", "yes").start()
     producer = Producer(redis.url)
     try:
-        await two_pods(base_env(redis.url), gateway_processes, balancer)
+        await two_pods(base_env(redis.url, **routing), gateway_processes, balancer)
         clients = await NodeClients(f"{balancer.url}{NS}", department_tokens()).start()
         clients_closing.append(clients)
 
