@@ -140,17 +140,21 @@ async def ready_again(pod: GatewayProcess) -> None:
 
 
 @pytest.mark.parametrize(
-    "sentinel_too", [False, True], ids=["master", "master-and-first-listed-sentinel"]
+    ("sentinel_too", "routing"),
+    [(False, "channel"), (True, "channel"), (False, "room")],
+    ids=["master", "master-and-first-listed-sentinel", "master-routing-by-room"],
 )
 async def test_master_killed_jobs_keep_flowing_and_none_acknowledged_is_lost(
     cluster: SentinelCluster,
     gateway_processes: Callable[[dict[str, str]], GatewayProcess],
     sentinel_too: bool,
+    routing: str,
 ) -> None:
     """`sentinel_too`: the first Sentinel of REDIS_SENTINELS dies with the master, as
-    when the host running both is lost; the other two elect the new master."""
-    pod_a = gateway_processes(sentinel_env(cluster))
-    pod_b = gateway_processes(sentinel_env(cluster))
+    when the host running both is lost; the other two elect the new master. With
+    `routing` by room, the pods' room subscriptions follow the master the Sentinels name."""
+    pod_a = gateway_processes(sentinel_env(cluster, GATEWAY_ADAPTER_ROUTING=routing))
+    pod_b = gateway_processes(sentinel_env(cluster, GATEWAY_ADAPTER_ROUTING=routing))
     await pod_a.started()
     await pod_b.started()
     client_a = await RecordingClient(pod_a.url, "/data_owner", mint("3", None)).connect()
