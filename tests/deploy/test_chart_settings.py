@@ -212,3 +212,32 @@ def test_chart_numbers_reach_the_settings_unchanged() -> None:
 def test_chart_recovery_off_reaches_the_settings() -> None:
     environment = chart_environment({"gateway": {"recoverySeconds": 0}})
     assert not load_settings({**environment, "JWT_SECRET": "s" * 40}).recovery.enabled
+
+
+def test_chart_cluster_values_reach_the_settings() -> None:
+    cluster = {"enabled": True, "nodes": ["rc-0.rc:6379", "rc-1.rc:6379"]}
+    environment = chart_environment({
+        "redis": {"cluster": cluster}, "gateway": {"queuePrefix": "{app-main}"},
+    })
+    settings = load_settings({**environment, "JWT_SECRET": "s" * 40})
+    assert settings.redis.cluster_nodes == (("rc-0.rc", 6379), ("rc-1.rc", 6379))
+    assert settings.redis.routing.value == "room"
+    routed = chart_environment({"redis": {"adapterRouting": "room"}})
+    assert load_settings({**routed, "JWT_SECRET": "s" * 40}).redis.routing.value == "room"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"redis": {"cluster": {"enabled": True, "nodes": ["rc:6379"]}}}, "hash tag"),
+        ({"redis": {"cluster": {"enabled": True, "nodes": ["rc:6379"]},
+                    "sentinel": {"enabled": True, "sentinels": ["s:26379"]}},
+          "gateway": {"queuePrefix": "{app}"}}, "one Redis mode"),
+    ],
+    ids=["no hash tag", "cluster and sentinel"],
+)
+def test_chart_refuses_a_cluster_the_gateway_would_refuse(
+    values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(Exception, match=message):
+        render(merged(EXISTING_SECRET, values))
