@@ -23,6 +23,7 @@ the acknowledged jobs.
     .venv/bin/python bench/mass_reconnect.py                  # both variants, ~2 minutes
     .venv/bin/python bench/mass_reconnect.py --modes on off   # and with recovery off
     .venv/bin/python bench/mass_reconnect.py --variants stock --clients 200
+    .venv/bin/python bench/mass_reconnect.py --routing channel room   # each routing
 """
 
 import argparse
@@ -133,14 +134,16 @@ async def drain_and_time(
     }
 
 
-async def run(variant: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+async def run(
+    variant: str, mode: str, args: argparse.Namespace, routing: str = "channel"
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         redis = RedisProcess(Path(tmp) / "redis").start()
         info = Redis.from_url(redis.url)
         env = base_env(
             redis.url, GATEWAY_NAMESPACES=NAMESPACE, LOG_LEVEL="WARNING",
             GATEWAY_DISCONNECT_SPREAD_SECONDS=str(args.spread), GATEWAY_MAX_CONNECTIONS="0",
-            GATEWAY_RECOVERY_SECONDS=MODES[mode],
+            GATEWAY_RECOVERY_SECONDS=MODES[mode], GATEWAY_ADAPTER_ROUTING=routing,
         )
         pods = [GatewayProcess(env, Path(tmp)).start() for _ in range(2)]
         balancer = await Balancer([]).start()
@@ -174,7 +177,8 @@ async def run(variant: str, mode: str, args: argparse.Namespace) -> dict[str, An
             redis.stop()
     counts = totals(report)
     return {
-        "variant": variant, "recovery": mode, "clients": args.clients, "spread_s": args.spread,
+        "variant": variant, "recovery": mode, "routing": routing, "clients": args.clients,
+        "spread_s": args.spread,
         "jobs": len(acknowledged), "expected": len(acknowledged) * args.clients,
         **timing, "pod_b_recoveries": outcomes,
         **{k: counts[k] for k in ("missed", "duplicates", "same_offset_twice", "out_of_order")},
@@ -185,9 +189,10 @@ async def main(args: argparse.Namespace) -> None:
     rows = []
     for variant in args.variants:
         for mode in args.modes:
-            row = await run(variant, mode, args)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+            for routing in args.routing:
+                row = await run(variant, mode, args, routing)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
     if args.output:
         Path(args.output).write_text(json.dumps(rows, indent=1))  # noqa: ASYNC240
 
@@ -198,6 +203,8 @@ if __name__ == "__main__":
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=["on"],
                         help="recovery on (GATEWAY_RECOVERY_SECONDS=120) and/or off (0)")
     parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--routing", nargs="+", choices=["channel", "room"], default=["channel"],
+                        help="GATEWAY_ADAPTER_ROUTING of the pods (each one a run)")
     parser.add_argument("--interval", type=float, default=0.1,
                         help="seconds between notification jobs (to all the clients)")
     parser.add_argument("--spread", type=float, default=0.0,
