@@ -19,11 +19,18 @@ rooms it holds):
 Reported per cell: gateway CPU per job summed over the P pods (utime + stime from
 /proc/<pid>/stat, from the first add to the last expected arrival), its ratio to the
 same routing's P=1 on the same topology, Redis CPU per job (every node of the cluster,
-replicas included), and the delivery check: every job reached its user exactly once
-(no loss, no duplicate, none to another client). The idle window's gateway CPU is given
-too, since it grows with P whatever the routing.
+replicas included; by command from INFO commandstats in the JSON), the delivery check
+(every job reached its user exactly once: no loss, no duplicate, none to another
+client), the idle window's CPU, and how busy the whole machine was (it is shared).
 
-    .venv/bin/python bench/scaling.py --out /tmp/scaling.json               # ~10 minutes
+Controls: a pod's CPU per job depends on its own job rate (fixed costs per wake-up of its
+loop and its Redis reads are shared by fewer jobs at a lower rate), and with P pods each
+holds rate/P. So after each P > 1 the bench runs one pod alone at rate/P (`1 (rate/P)` in
+the table): P pods summed over that control is what the P pods cost beyond P independent
+pods each with its share of the jobs; for room routing it should be about 1, for one
+channel it carries every pod's examining of the others' notifications.
+
+    .venv/bin/python bench/scaling.py --out /tmp/scaling.json               # ~14 minutes
     .venv/bin/python bench/scaling.py --topologies standalone --routings channel \
         --clients 100 --duration 5                                           # a smoke test
 
@@ -342,13 +349,54 @@ def check(producer: Producer, jobs: range, got: list[tuple[int, int]]) -> dict[s
     }
 
 
+@dataclass
+class Window:
+    """One measured window's CPU (per process), wall time and the whole machine's load."""
+
+    wall: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    machine_busy: float = 0.0  # percent of all cores, every process on the machine
+    redis_commands: Counter[str] = field(default_factory=Counter)
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores so far, from /proc/stat."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+async def measure_window(
+    cell: Cell, producer: Producer, rate: float, args: argparse.Namespace, tag: str
+) -> tuple[range, list[tuple[int, int]], int, Window]:
+    """From the first add to the last expected arrival: the jobs, what arrived, other
+    events, and the window."""
+    pids = {**cell.pod_pids(), **cell.backend.pids(), **cell.client_pids()}
+    got: list[tuple[int, int]] = []
+    stats0 = cell.backend.commandstats()
+    busy0, total0 = machine_ticks()
+    cpu0, t0 = cpu_of(pids), time.monotonic()
+    jobs = await producer.paced(rate, args.duration, tag)
+    t1, other = await collect(cell, jobs, time.monotonic() + args.grace, got)
+    window = Window(wall=t1 - t0, cpu=delta(cpu_of(pids), cpu0))
+    busy1, total1 = machine_ticks()
+    window.machine_busy = 100 * (busy1 - busy0) / max(total1 - total0, 1)
+    window.redis_commands = cell.backend.commandstats()
+    window.redis_commands.subtract(stats0)
+    other += await quiet(cell, got)
+    return jobs, got, other, window
+
+
 async def measure_cell(
     backend: Backend,
     routing: str,
     pods: int,
+    rate: float,
     args: argparse.Namespace,
     workdir: Path,
 ) -> dict[str, Any]:
+    """One cell: P fresh pods and their clients, a warm-up, an idle window, the window."""
     backend.flush()
     began = time.monotonic()
     cell = Cell(backend, routing, pods, args.clients, workdir)
@@ -357,53 +405,28 @@ async def measure_cell(
         await connection.initialize()
     queue = Queue(QUEUE, {"connection": connection, "prefix": PREFIX})
     producer = Producer(queue, pods * args.clients, seed=pods)
-    tag = f"{backend.topology}-{routing}-{pods}"
+    tag = f"{backend.topology}-{routing}-{pods}-{rate:g}"
     try:
         await cell.start()
         # Warm-up: every pod's worker, adapter and subscriptions in use before measuring.
-        warm = await producer.paced(args.rate, args.warmup, tag)
+        warm = await producer.paced(rate, args.warmup, tag)
         warm_got: list[tuple[int, int]] = []
-        await collect(cell, warm, time.monotonic() + 10.0, warm_got)
+        await collect(cell, warm, time.monotonic() + args.grace, warm_got)
         await quiet(cell, warm_got)
-        pod_pids, redis_pids = cell.pod_pids(), backend.pids()
-        pids = {**pod_pids, **redis_pids, **cell.client_pids()}
         # Idle: no jobs; the pods' own background work (timers, pings, blocking reads).
+        pids = {**cell.pod_pids(), **backend.pids()}
         idle0, idle_t0 = cpu_of(pids), time.monotonic()
         await asyncio.sleep(args.idle)
-        idle = delta(cpu_of(pids), idle0)
-        idle_wall = time.monotonic() - idle_t0
-        # The measured window: from the first add to the last expected arrival.
-        got: list[tuple[int, int]] = []
-        stats0 = backend.commandstats()
-        cpu0, t0 = cpu_of(pids), time.monotonic()
-        jobs = await producer.paced(args.rate, args.duration, tag)
-        t1, other = await collect(cell, jobs, time.monotonic() + args.grace, got)
-        cpu = delta(cpu_of(pids), cpu0)
-        stats = backend.commandstats()
-        stats.subtract(stats0)
-        other += await quiet(cell, got)
+        idle = Window(wall=time.monotonic() - idle_t0, cpu=delta(cpu_of(pids), idle0))
+        jobs, got, other, window = await measure_window(cell, producer, rate, args, tag)
         delivery = {
             **check(producer, jobs, got),
             "other_events": other,
             "warmup_missing": check(producer, warm, warm_got)["missing"],
         }
-        row = result_row(
-            backend.topology,
-            routing,
-            pods,
-            args,
-            jobs,
-            t1 - t0,
-            cpu,
-            idle,
-            idle_wall,
-            pod_pids,
-            redis_pids,
-            delivery,
-            cell.retries,
-            time.monotonic() - began,
-        )
-        return {**row, "redis_by_command_per_job": per_job(stats, len(jobs))}
+        row = result_row(cell, rate, len(jobs), window, idle, delivery)
+        row["cell_seconds"] = round(time.monotonic() - began, 1)
+        return row
     except BaseException:
         for gateway in cell.gateways:
             print(f"--- {gateway.url}\n{gateway.log()}", file=sys.stderr)
@@ -430,90 +453,118 @@ def per_job(stats: Counter[str], jobs: int) -> dict[str, dict[str, float]]:
 
 
 def result_row(
-    topology: str,
-    routing: str,
-    pods: int,
-    args: argparse.Namespace,
-    jobs: range,
-    wall: float,
-    cpu: dict[str, float],
-    idle: dict[str, float],
-    idle_wall: float,
-    pod_pids: dict[str, int],
-    redis_pids: dict[str, int],
-    delivery: dict[str, int],
-    retries: int,
-    cell_seconds: float,
+    cell: Cell, rate: float, jobs: int, window: Window, idle: Window, delivery: dict[str, int]
 ) -> dict[str, Any]:
-    sent = max(len(jobs), 1)
-    gateway = sum(cpu[name] for name in pod_pids)
-    redis = sum(cpu[name] for name in redis_pids)
-    clients = sum(seconds for name, seconds in cpu.items() if name.startswith("clients-"))
+    sent = max(jobs, 1)
+    pods, redis = cell.pod_pids(), cell.backend.pids()
+    gateway = sum(window.cpu[name] for name in pods)
+    clients = sum(window.cpu[name] for name in cell.client_pids())
     return {
-        "topology": topology,
-        "routing": routing,
-        "pods": pods,
-        "clients_per_pod": args.clients,
-        "rate": args.rate,
-        "jobs": len(jobs),
-        "window_s": round(wall, 2),
-        "jobs_per_s": round(len(jobs) / wall, 1),
+        "topology": cell.backend.topology,
+        "routing": cell.routing,
+        "pods": cell.pods,
+        "clients_per_pod": cell.clients,
+        "rate": rate,
+        "jobs": jobs,
+        "window_s": round(window.wall, 2),
+        "jobs_per_s": round(jobs / window.wall, 1),
         "gateway_cpu_ms_per_job": round(gateway * 1e3 / sent, 3),
         "gateway_cpu_ms_per_job_by_pod": {
-            name: round(cpu[name] * 1e3 / sent, 3) for name in pod_pids
+            name: round(window.cpu[name] * 1e3 / sent, 3) for name in pods
         },
-        "gateway_cpu_percent": round(100 * gateway / wall, 1),
+        "gateway_cpu_percent": round(100 * gateway / window.wall, 1),
         "gateway_idle_cpu_ms_per_s": round(
-            sum(idle[name] for name in pod_pids) * 1e3 / idle_wall, 1
+            sum(idle.cpu[name] for name in pods) * 1e3 / idle.wall, 1
         ),
-        "redis_cpu_us_per_job": round(redis * 1e6 / sent, 1),
+        "redis_cpu_us_per_job": round(sum(window.cpu[name] for name in redis) * 1e6 / sent, 1),
         "redis_idle_cpu_ms_per_s": round(
-            sum(idle[name] for name in redis_pids) * 1e3 / idle_wall, 1
+            sum(idle.cpu[name] for name in redis) * 1e3 / idle.wall, 1
         ),
-        "clients_cpu_percent": round(100 * clients / wall, 1),
+        "redis_by_command_per_job": per_job(window.redis_commands, jobs),
+        "clients_cpu_percent": round(100 * clients / window.wall, 1),
+        "machine_busy_percent": round(window.machine_busy, 1),
         **delivery,
         "exactly_once": delivery["delivered"] == delivery["expected"]
         and not delivery["duplicates"]
         and not delivery["to_another_client"],
-        "connect_retries": retries,
-        "cell_seconds": round(cell_seconds, 1),
+        "connect_retries": cell.retries,
     }
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """Each row's gateway CPU per job over its (topology, routing)'s P=1 row."""
+def add_ratios(rows: list[dict[str, Any]], rate: float) -> None:
+    """Each row's gateway CPU per job over its (topology, routing)'s P=1 row at the full
+    rate (`ratio_to_p1`), and, for P > 1, over one pod at the rate each of the P pods
+    holds (`ratio_to_one_pod_at_rate_over_p`): what P pods cost beyond P pods' share of
+    the jobs, each alone."""
+
+    def cpu(row: dict[str, Any]) -> float:
+        return float(row["gateway_cpu_ms_per_job"])
+
     single = {
-        (row["topology"], row["routing"]): row["gateway_cpu_ms_per_job"]
-        for row in rows
-        if row["pods"] == 1
+        (row["topology"], row["routing"], row["rate"]): cpu(row) for row in rows if row["pods"] == 1
     }
     for row in rows:
-        base = single.get((row["topology"], row["routing"]))
-        row["ratio_to_p1"] = round(row["gateway_cpu_ms_per_job"] / base, 2) if base else None
+        base = single.get((row["topology"], row["routing"], rate))
+        row["ratio_to_p1"] = round(cpu(row) / base, 2) if base else None
+        alone = single.get((row["topology"], row["routing"], rate / row["pods"]))
+        control = round(cpu(row) / alone, 2) if alone and row["pods"] > 1 else None
+        row["ratio_to_one_pod_at_rate_over_p"] = control
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]], rate: float) -> str:
+    """The rows by topology, routing and P, each control (one pod at rate/P, its P shown
+    as `1 (rate/P)`) after the P it belongs to."""
     lines = [
         "| topology | routing | P | jobs/s | gateway CPU ms/job (sum) | ratio to P=1 |"
-        " Redis CPU µs/job | delivered/expected | gateway idle ms/s (sum) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " ratio to 1 pod at rate/P | Redis CPU µs/job | delivered/expected | machine busy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(
-        rows,
-        key=lambda r: (TOPOLOGIES.index(r["topology"]), ROUTINGS.index(r["routing"]), r["pods"]),
-    ):
-        ratio = "-" if row["ratio_to_p1"] is None else f"{row['ratio_to_p1']:.2f}"
+
+    def group(row: dict[str, Any]) -> int:
+        return round(int(row["pods"]) * rate / float(row["rate"]))
+
+    def order(row: dict[str, Any]) -> tuple[int, int, int, int]:
+        topology, routing = TOPOLOGIES.index(row["topology"]), ROUTINGS.index(row["routing"])
+        return topology, routing, group(row), -row["pods"]
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for row in sorted(rows, key=order):
+        pods = str(row["pods"]) if row["rate"] == rate else f"1 (rate/{group(row)})"
         flag = (
             ""
             if row["exactly_once"]
             else (f" (dup {row['duplicates']}, wrong {row['to_another_client']})")
         )
         lines.append(
-            f"| {row['topology']} | {row['routing']} | {row['pods']} | {row['jobs_per_s']} |"
-            f" {row['gateway_cpu_ms_per_job']:.3f} | {ratio} | {row['redis_cpu_us_per_job']} |"
-            f" {row['delivered']}/{row['expected']}{flag} | {row['gateway_idle_cpu_ms_per_s']} |"
+            f"| {row['topology']} | {row['routing']} | {pods} | {row['jobs_per_s']} |"
+            f" {row['gateway_cpu_ms_per_job']:.3f} | {ratio(row['ratio_to_p1'])} |"
+            f" {ratio(row['ratio_to_one_pod_at_rate_over_p'])} |"
+            f" {row['redis_cpu_us_per_job']:.0f} | {row['delivered']}/{row['expected']}{flag} |"
+            f" {row['machine_busy_percent']:.0f}% |"
         )
     return "\n".join(lines)
+
+
+async def run_topology(topology: str, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """Every cell of one topology on one Redis. Routings alternate within each P, and each
+    P > 1 is followed by its control (one pod at rate/P, unless --no-controls), so the
+    machine's drift hits what is compared alike."""
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = Backend(topology, Path(tmp)).start()
+        try:
+            for pods in args.pods:
+                for routing in args.routings:
+                    cells = [(pods, args.rate)]
+                    if pods > 1 and args.controls:
+                        cells.append((1, args.rate / pods))
+                    for cell_pods, rate in cells:
+                        row = await measure_cell(backend, routing, cell_pods, rate, args, Path(tmp))
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+        finally:
+            backend.stop()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -522,19 +573,9 @@ async def main(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     began = time.monotonic()
     for topology in args.topologies:
-        with tempfile.TemporaryDirectory() as tmp:
-            backend = Backend(topology, Path(tmp)).start()
-            try:
-                # Routings alternate within each P, so the machine's drift hits both alike.
-                for pods in args.pods:
-                    for routing in args.routings:
-                        row = await measure_cell(backend, routing, pods, args, Path(tmp))
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
-            finally:
-                backend.stop()
-    add_ratios(rows)
-    print(table(rows), flush=True)
+        await run_topology(topology, args, rows)
+    add_ratios(rows, args.rate)
+    print(table(rows, args.rate), flush=True)
     print(f"whole run: {time.monotonic() - began:.0f} s", flush=True)
     if args.out:
         write(Path(args.out), args, rows)
@@ -556,7 +597,12 @@ def tree() -> dict[str, Any]:
 
 def write(path: Path, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     arguments = {key: value for key, value in vars(args).items() if key != "out"}
-    document = {"arguments": arguments, "tree": tree(), "rows": rows, "table": table(rows)}
+    document = {
+        "arguments": arguments,
+        "tree": tree(),
+        "rows": rows,
+        "table": table(rows, args.rate),
+    }
     path.write_text(json.dumps(document, indent=1))
 
 
@@ -572,6 +618,12 @@ if __name__ == "__main__":
     parser.add_argument("--idle", type=float, default=4.0, help="idle seconds measured before")
     parser.add_argument(
         "--grace", type=float, default=10.0, help="seconds after the last add for the last arrivals"
+    )
+    parser.add_argument(
+        "--no-controls",
+        dest="controls",
+        action="store_false",
+        help="skip the controls (one pod at rate/P after each P > 1)",
     )
     parser.add_argument("--out", help="write the rows and the table to this JSON file")
     asyncio.run(main(parser.parse_args()))
