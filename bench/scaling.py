@@ -136,6 +136,12 @@ class Backend:
             pids[f"redis-{node.port}"] = node.process.pid
         return pids
 
+    def master_names(self) -> list[str]:
+        """The masters among `pids()` (the one server on standalone)."""
+        if self.cluster is None:
+            return list(self.pids())
+        return [f"redis-{port}" for port in self.cluster.masters()]
+
     def commandstats(self) -> Counter[str]:
         """Redis' own CPU by command, summed over the nodes: `usec` of INFO commandstats
         (µs), and `calls` under `<command>:calls`."""
@@ -477,6 +483,9 @@ def result_row(
             sum(idle.cpu[name] for name in pods) * 1e3 / idle.wall, 1
         ),
         "redis_cpu_us_per_job": round(sum(window.cpu[name] for name in redis) * 1e6 / sent, 1),
+        "redis_masters_cpu_us_per_job": round(
+            sum(window.cpu[name] for name in cell.backend.master_names()) * 1e6 / sent, 1
+        ),
         "redis_idle_cpu_ms_per_s": round(
             sum(idle.cpu[name] for name in redis) * 1e3 / idle.wall, 1
         ),
