@@ -13,12 +13,13 @@ after that: a steady stream of critical jobs (50/s: 20 ms apart) leaves its queu
 between jobs, long enough for a batch queue to fill the event loop again just before
 the next one arrives.
 
-A slot takes a place among its queue's working slots at its job's first step and keeps
-it along the chain of jobs its completions fetch. At each step of a job (before running
-it, before completing it) it passes a checkpoint: while its queue is over its limit,
-the slot gives its place back there and waits for one, job in hand (bullmq keeps
-renewing the job's lock). So a later queue's slots stop within one step of their jobs
-when an earlier queue becomes busy, without giving a job back or fetching one again:
+A slot takes a place among its queue's working slots before running a job (a
+checkpoint) and gives it back once the job has run: its completion, a Redis call that
+also fetches the slot's next job, holds no place, so the next slot's job runs while it
+is in flight (one place then drains about one job per round trip, not one per two).
+While its queue is over its limit, a slot at a checkpoint waits for a place, job in hand
+(bullmq keeps renewing the job's lock). So a later queue's slots stop before their next
+job when an earlier queue becomes busy, without giving a job back or fetching one again:
 precedence adds no Redis call. A slot waiting for a job to arrive holds no place.
 
 Pure asyncio: no Redis, no bullmq.
@@ -160,7 +161,7 @@ class QueueGate:
 class Permit:
     """A slot's place among its queue's working slots: taken at a checkpoint, kept while
     the queue is within its limit, given back at a checkpoint while it is over it, and
-    when the slot's chain of jobs ends (`release`)."""
+    once the slot's job has run (`release`: its completion holds no place)."""
 
     __slots__ = ("_gate", "held")
 
@@ -169,8 +170,8 @@ class Permit:
         self.held = False
 
     async def checkpoint(self) -> None:
-        """Before a step of the slot's job (running it, completing it). Returns without
-        suspending (no event-loop turn) while the queue is within its limit."""
+        """Before the slot's job runs. Returns without suspending (no event-loop turn)
+        while the queue is within its limit."""
         gate = self._gate
         if self.held:
             if gate.working <= gate.limit or gate._open:

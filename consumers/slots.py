@@ -19,7 +19,7 @@ the slot runs it too (its own completion then fetches nothing), as Node's worker
 
 Precedence between the pod's queues (consumers/precedence.py): the worker tells its
 queue's gate whether it has jobs waiting or running, and each slot passes the gate's
-checkpoints before running a job and before completing it.
+checkpoint before running a job and gives its place back before completing it.
 
 This loop is ours, not a patch of bullmq's (docs/architecture.md, "Patch or own"): `run`
 starts it, `run_job` does what bullmq's `processJob` does (never called here), on the
@@ -140,8 +140,8 @@ class SlotWorker(Worker):  # type: ignore[misc]
                 return await self.getNextJob(token)
 
             job: Job | None = await self.retryIfFailed(fetch, retry)
-            # Taken at the job's first step, kept along the chain of jobs that each
-            # completion fetches, given back when it ends (consumers/precedence.py).
+            # Taken before each job of the chain that its completions fetch runs, given
+            # back once it has run and when the chain ends (consumers/precedence.py).
             permit = self.gate.permit()
             try:
                 # A job in hand is run even once closing: a completion sent before
@@ -152,14 +152,12 @@ class SlotWorker(Worker):  # type: ignore[misc]
             finally:
                 permit.release()
 
-    async def run_job(
-        self, job: Job, token: str, permit: Permit | None = None
-    ) -> Job | None:
+    async def run_job(self, job: Job, token: str, permit: Permit | None = None) -> Job | None:
         """Run `job`; returns the next job when completing it fetched one. With a
         `permit`, each step waits its turn while an earlier queue has precedence.
 
         In place of bullmq's `processJob` (owned, seams/register.py): its steps, with the
-        completion fetching the next job and the precedence checkpoints; no abort
+        completion fetching the next job and the precedence checkpoint; no abort
         signal, since our processor takes none."""
         self._apply_default_removal(job)
         self.jobs.add((job, token))
@@ -178,11 +176,17 @@ class SlotWorker(Worker):  # type: ignore[misc]
                 await permit.checkpoint()
             result = await self.processor(job, token)
             if permit is not None:
-                await permit.checkpoint()
+                # The completion is a Redis call: while this slot waits for its reply,
+                # the place goes to the next slot's job, whose processing then overlaps
+                # this completion instead of following it.
+                permit.release()
             if not self.forceClosing:
                 fetch_next = not (self.closing or self.paused)
                 completed = await self.backend.moveToCompleted(
-                    job, result, job.opts.get("removeOnComplete", False), token,
+                    job,
+                    result,
+                    job.opts.get("removeOnComplete", False),
+                    token,
                     fetch_next=fetch_next,
                 )
                 job.returnvalue = result

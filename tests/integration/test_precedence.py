@@ -146,3 +146,79 @@ async def test_closing_runs_the_jobs_held_back_by_precedence_at_once(
         assert await (stopping or consumers.stop(grace_seconds=10))
     counts = await general.getJobCounts("active", "failed", "completed", "wait")
     assert counts == {"active": 0, "failed": 0, "completed": 8, "wait": 192}, counts
+
+
+async def test_a_slot_completing_its_job_leaves_its_place_to_the_next_one(
+    redis_url: str, producer: Producer
+) -> None:
+    """While critical-events is busy the batch queue works on one job at a time (its
+    share), but a slot waiting for its completion's reply holds no place: another
+    slot's job runs meanwhile. Held here: the first batch completion (the real
+    `moveToFinished`, sent once released). The at-least-once order is unchanged: that
+    job completes only after its processor returned."""
+    critical, general = producer.queue("critical-events"), producer.queue("general-events")
+    settings = ConsumerSettings(
+        queues=(QueueSettings("critical-events", 1), QueueSettings("general-events", 8)),
+        min_share=0.125,
+    )
+    critical_release = asyncio.Event()
+    critical_started = asyncio.Event()
+    processed: list[str] = []
+    # Batch slots working (holding a place) as each batch job runs: never over the share.
+    working: list[int] = []
+
+    async def hold_critical(job: Job, token: str) -> None:
+        critical_started.set()
+        await critical_release.wait()
+
+    async def batch(job: Job, token: str) -> None:
+        processed.append(job.data["id"])
+        working.append(consumers._workers[1].gate.working)
+
+    def for_queue(queue: QueueSettings) -> Any:
+        return hold_critical if queue.name == "critical-events" else batch
+
+    consumers = QueueConsumers(
+        settings,
+        partial(redis_client, RedisSettings(url=redis_url), decode_responses=True),
+        for_queue,
+    )
+    await consumers.start()
+    completion_open = asyncio.Event()
+    held: list[str] = []
+    backend = consumers._workers[1].backend
+    complete = backend.moveToCompleted
+
+    async def first_completion_held(job: Job, *args: Any, **kwargs: Any) -> Any:
+        if not held:
+            held.append(job.data["id"])
+            await completion_open.wait()
+        return await complete(job, *args, **kwargs)
+
+    backend.moveToCompleted = first_completion_held
+    try:
+        await critical.add("system:alert", notification(["user:1"], "held"))
+        await asyncio.wait_for(critical_started.wait(), 10)
+        await general.addBulk(
+            [
+                {"name": "resources:created", "data": notification(["user:1"], f"b-{n}")}
+                for n in range(20)
+            ]
+        )
+        async with asyncio.timeout(10):  # the first completion is held: others go on
+            while len(processed) < 5:
+                await asyncio.sleep(0.01)
+        assert held and held[0] == processed[0]
+        assert (await general.getJobCounts("completed"))["completed"] < len(processed)
+        assert consumers._workers[1].gate.yielding and max(working) == 1, working
+        completion_open.set()
+        async with asyncio.timeout(10):
+            while (await general.getJobCounts("completed"))["completed"] < 20:
+                await asyncio.sleep(0.01)
+    finally:
+        completion_open.set()
+        critical_release.set()
+        assert await consumers.stop(grace_seconds=10)
+    counts = await general.getJobCounts("active", "failed", "completed", "wait")
+    assert counts == {"active": 0, "failed": 0, "completed": 20, "wait": 0}, counts
+    assert sorted(processed) == sorted(f"b-{n}" for n in range(20))
