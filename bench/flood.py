@@ -88,6 +88,9 @@ SETUPS: dict[str, list[tuple[dict[str, str], bool]]] = {
 # Node's stack: the same queues, and with the batch queue at 32 too.
 NODE_SETUPS = {"node": QUEUES, "node-32": "critical-events=32,general-events=32"}
 ALL_SETUPS = (*NODE_SETUPS, *SETUPS)
+# `pod@base` ...: the same setup with the pods run from another checkout (--baseline),
+# so a change and its baseline are measured in one run, alternating.
+BASELINE_SUFFIX = "@base"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,9 +108,11 @@ def percentile(values: list[float], fraction: float) -> float:
 class NodeServer:
     def __init__(self, redis_url: str, queues: str) -> None:
         self.port = free_port()
-        self.env = {**os.environ, **base_env(redis_url, GATEWAY_NAMESPACES=NAMESPACE,
-                                             GATEWAY_QUEUES=queues),
-                    "GATEWAY_PORT": str(self.port)}
+        self.env = {
+            **os.environ,
+            **base_env(redis_url, GATEWAY_NAMESPACES=NAMESPACE, GATEWAY_QUEUES=queues),
+            "GATEWAY_PORT": str(self.port),
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,8 +120,12 @@ class NodeServer:
         return f"http://127.0.0.1:{self.port}"
 
     def _launch(self) -> bytes:
-        self.process = subprocess.Popen(["node", str(NODE_DIR / "reference.mjs")],
-                                        env=self.env, stdout=subprocess.PIPE, cwd=ROOT)
+        self.process = subprocess.Popen(
+            ["node", str(NODE_DIR / "reference.mjs")],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
         assert self.process.stdout is not None
         return self.process.stdout.readline()
 
@@ -130,6 +139,25 @@ class NodeServer:
             self.process.wait(10)
 
 
+class CheckoutGateway(GatewayProcess):
+    """`python -m gateway` from the checkout at `code` (its own directory first on the path)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, code: Path) -> None:
+        super().__init__(env, log_dir)
+        self.code = code
+
+    def start(self) -> "CheckoutGateway":
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway"],
+                cwd=self.code,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+
 @dataclass
 class Setup:
     """The processes of one setup: which pids to measure, which URL the clients use."""
@@ -140,6 +168,12 @@ class Setup:
     pods: list[GatewayProcess] = field(default_factory=list)
     node: NodeServer | None = None
     client_url: str = ""
+    # Where the pods' code is: this checkout, or for `<setup>@base` the --baseline one.
+    code: Path = ROOT
+
+    @property
+    def kind(self) -> str:
+        return self.name.removesuffix(BASELINE_SUFFIX)
 
     async def start(self) -> "Setup":
         if self.name in NODE_SETUPS:
@@ -147,11 +181,19 @@ class Setup:
             await self.node.start()
             self.client_url = self.node.url
             return self
-        for overrides, holds_clients in SETUPS[self.name]:
-            env = base_env(self.redis_url, **{
-                "GATEWAY_NAMESPACES": NAMESPACE, "GATEWAY_QUEUES": QUEUES, "THROTTLE_RULES": "",
-                "LOG_LEVEL": "WARNING", "GATEWAY_MAX_CONNECTIONS": "0", **overrides})
-            pod = GatewayProcess(env, self.workdir).start()
+        for overrides, holds_clients in SETUPS[self.kind]:
+            env = base_env(
+                self.redis_url,
+                **{
+                    "GATEWAY_NAMESPACES": NAMESPACE,
+                    "GATEWAY_QUEUES": QUEUES,
+                    "THROTTLE_RULES": "",
+                    "LOG_LEVEL": "WARNING",
+                    "GATEWAY_MAX_CONNECTIONS": "0",
+                    **overrides,
+                },
+            )
+            pod = CheckoutGateway(env, self.workdir, self.code).start()
             self.pods.append(pod)
             if holds_clients:
                 self.client_url = pod.url
@@ -162,7 +204,7 @@ class Setup:
         if self.node is not None:
             assert self.node.process is not None
             return {"node": self.node.process.pid}
-        roles = [overrides.get("GATEWAY_ROLE", "all") for overrides, _ in SETUPS[self.name]]
+        roles = [overrides.get("GATEWAY_ROLE", "all") for overrides, _ in SETUPS[self.kind]]
         pids = {}
         for index, (role, pod) in enumerate(zip(roles, self.pods, strict=True)):
             assert pod.process is not None
@@ -187,9 +229,16 @@ class Clients:
         per = self.count // self.processes
         for index in range(self.processes):
             child = await asyncio.create_subprocess_exec(
-                "node", str(NODE_DIR / "flood_clients.mjs"), self.url, NAMESPACE, SECRET,
-                str(index * per), str(per),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+                "node",
+                str(NODE_DIR / "flood_clients.mjs"),
+                self.url,
+                NAMESPACE,
+                SECRET,
+                str(index * per),
+                str(per),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                cwd=ROOT,
                 limit=64 * 1024 * 1024,
             )
             self.children.append(child)
@@ -229,6 +278,9 @@ class Alerts:
     def __init__(self, queue: Queue, rate: float, clients: int) -> None:
         self.queue, self.rate, self.clients = queue, rate, clients
         self.sent = 0
+        # (sent at, ms the add took) per addBulk: the producer's share of the latency,
+        # which no consumer can shorten (Redis runs the flood's MULTI/EXEC meanwhile).
+        self.adds: list[tuple[float, float]] = []
 
     async def run(self, seconds: float | None = None) -> None:
         started = time.monotonic()
@@ -237,10 +289,21 @@ class Alerts:
             due = int((time.monotonic() - started) * self.rate) - added
             if due > 0:
                 sent_at = time.time() * 1000
-                await self.queue.addBulk([{"name": "system:alert", "data": {
-                    "namespace": NAMESPACE, "rooms": [f"user:u{(self.sent + n) % self.clients}"],
-                    "id": f"a{self.sent + n}", "data": {"sent_at": sent_at, "level": "high"}}}
-                    for n in range(due)])
+                await self.queue.addBulk(
+                    [
+                        {
+                            "name": "system:alert",
+                            "data": {
+                                "namespace": NAMESPACE,
+                                "rooms": [f"user:u{(self.sent + n) % self.clients}"],
+                                "id": f"a{self.sent + n}",
+                                "data": {"sent_at": sent_at, "level": "high"},
+                            },
+                        }
+                        for n in range(due)
+                    ]
+                )
+                self.adds.append((sent_at, time.time() * 1000 - sent_at))
                 added += due
                 self.sent += due
             tick += 1
@@ -255,9 +318,20 @@ async def dump(redis_url: str, count: int, first: int, clients: int, batch: int)
     await queue.getJobCounts("wait")  # connected before the clock starts
     print(time.time() * 1000, flush=True)
     for start in range(first, first + count, batch):
-        await queue.addBulk([{"name": "resources:created", "data": {
-            "namespace": NAMESPACE, "rooms": [f"user:u{n % clients}"], "id": f"g{n}",
-            "data": {"batch": True}}} for n in range(start, min(first + count, start + batch))])
+        await queue.addBulk(
+            [
+                {
+                    "name": "resources:created",
+                    "data": {
+                        "namespace": NAMESPACE,
+                        "rooms": [f"user:u{n % clients}"],
+                        "id": f"g{n}",
+                        "data": {"batch": True},
+                    },
+                }
+                for n in range(start, min(first + count, start + batch))
+            ]
+        )
     print(time.time() * 1000, flush=True)
     await queue.close()
 
@@ -282,6 +356,8 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
         critical = Queue("critical-events", {"connection": client})
         general = Queue("general-events", {"connection": client})
         setup = Setup(name, redis.url, Path(tmp))
+        if name.endswith(BASELINE_SUFFIX):
+            setup.code = Path(args.baseline)
         try:
             await setup.start()
             clients = await Clients(setup.client_url, args.clients, args.processes).start()
@@ -293,18 +369,32 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
             idle_ms: list[float] = []
             flood_alerts: list[float] = []
             drain_alerts: list[float] = []
+            dump_alerts: list[float] = []
+            idle_adds: list[float] = []
+            flood_adds: list[float] = []
             drains = []
             for round_ in range(args.rounds):
                 # Idle before each flood, so both see the machine's noise of the moment.
+                alerts.adds.clear()
                 await alerts.run(args.seconds)
                 idle, _ = await quiet(clients)
                 idle_ms.extend(latency for _, latency in idle)
+                idle_adds.extend(took for _, took in alerts.adds)
+                alerts.adds.clear()
                 cpu0 = {key: cpu_seconds(pid) for key, pid in pids.items()}
                 running = asyncio.create_task(alerts.run())
                 dumper = await asyncio.create_subprocess_exec(
-                    sys.executable, __file__, "_dump", redis.url, str(args.flood),
-                    str(round_ * args.flood), str(args.clients), str(args.batch), cwd=ROOT,
-                    stdout=asyncio.subprocess.PIPE)
+                    sys.executable,
+                    __file__,
+                    "_dump",
+                    redis.url,
+                    str(args.flood),
+                    str(round_ * args.flood),
+                    str(args.clients),
+                    str(args.batch),
+                    cwd=ROOT,
+                    stdout=asyncio.subprocess.PIPE,
+                )
                 assert dumper.stdout is not None
                 # The flood begins with its first add (the dumper has started and connected).
                 started_ms = float((await dumper.stdout.readline()).decode())
@@ -323,19 +413,31 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 more, count = await quiet(clients)
                 window.extend(more)
                 seen += count
-                flood_alerts.extend(latency for sent, latency in window
-                                    if started_ms <= sent <= last)
-                drain_alerts.extend(latency for sent, latency in window
-                                    if dumped_ms <= sent <= last)
-                drains.append({"delivered": seen, "seconds": round((last - started_ms) / 1000, 2),
-                               "dump_seconds": round((dumped_ms - started_ms) / 1000, 2),
-                               "per_s": round(seen / max(1e-9, (last - started_ms) / 1000))})
+                flood_alerts.extend(
+                    latency for sent, latency in window if started_ms <= sent <= last
+                )
+                drain_alerts.extend(
+                    latency for sent, latency in window if dumped_ms <= sent <= last
+                )
+                dump_alerts.extend(
+                    latency for sent, latency in window if started_ms <= sent < dumped_ms
+                )
+                flood_adds.extend(took for sent, took in alerts.adds if started_ms <= sent <= last)
+                drains.append(
+                    {
+                        "delivered": seen,
+                        "seconds": round((last - started_ms) / 1000, 2),
+                        "dump_seconds": round((dumped_ms - started_ms) / 1000, 2),
+                        "per_s": round(seen / max(1e-9, (last - started_ms) / 1000)),
+                    }
+                )
                 for key, pid in pids.items():
                     cpu[key] += cpu_seconds(pid) - cpu0[key]
                 print(json.dumps({"setup": name, "round": round_, **drains[-1]}), flush=True)
             result = {
                 "setup": name,
-                "alerts_idle": len(idle_ms), "alerts_flood": len(flood_alerts),
+                "alerts_idle": len(idle_ms),
+                "alerts_flood": len(flood_alerts),
                 "idle_p50_ms": round(percentile(idle_ms, 0.5), 2),
                 "idle_p99_ms": round(percentile(idle_ms, 0.99), 2),
                 "flood_p50_ms": round(percentile(flood_alerts, 0.5), 2),
@@ -344,8 +446,15 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 # After the last flood job was added: the backlog draining, no producer.
                 "drain_p50_ms": round(percentile(drain_alerts, 0.5), 2),
                 "drain_p99_ms": round(percentile(drain_alerts, 0.99), 2),
-                "drain_per_s": round(sum(d["delivered"] for d in drains)
-                                     / sum(d["seconds"] for d in drains)),
+                # While the producer was adding the flood (its MULTI/EXECs).
+                "alerts_dump": len(dump_alerts),
+                "dump_p99_ms": round(percentile(dump_alerts, 0.99), 2),
+                # How long the alerts' own `addBulk` took (part of every latency above).
+                "add_p99_idle_ms": round(percentile(idle_adds, 0.99), 2),
+                "add_p99_flood_ms": round(percentile(flood_adds, 0.99), 2),
+                "drain_per_s": round(
+                    sum(d["delivered"] for d in drains) / sum(d["seconds"] for d in drains)
+                ),
                 "flood_cpu_seconds": {key: round(seconds, 2) for key, seconds in cpu.items()},
             }
             print(json.dumps(result), flush=True)
@@ -361,20 +470,29 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def table(results: list[dict[str, Any]]) -> str:
     node = next((r for r in results if r["setup"] in NODE_SETUPS), None)
-    lines = ["| setup | critical p50 idle | p99 idle | p50 flood | p99 flood | p99 ratio |"
-             " p99 after the dump | drain msg/s | drain vs Node |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| setup | critical p50 idle | p99 idle | p50 flood | p99 flood | p99 ratio |"
+        " p99 during the dump | p99 after the dump | alert add p99 idle / flood |"
+        " drain msg/s | drain vs Node |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         versus = f"{r['drain_per_s'] / node['drain_per_s']:.2f}" if node else "-"
-        lines.append(f"| {r['setup']} | {r['idle_p50_ms']} ms | {r['idle_p99_ms']} ms |"
-                     f" {r['flood_p50_ms']} ms | {r['flood_p99_ms']} ms | {r['ratio_p99']} |"
-                     f" {r['drain_p99_ms']} ms | {r['drain_per_s']:,} | {versus} |")
+        lines.append(
+            f"| {r['setup']} | {r['idle_p50_ms']} ms | {r['idle_p99_ms']} ms |"
+            f" {r['flood_p50_ms']} ms | {r['flood_p99_ms']} ms | {r['ratio_p99']} |"
+            f" {r['dump_p99_ms']} ms | {r['drain_p99_ms']} ms |"
+            f" {r['add_p99_idle_ms']} / {r['add_p99_flood_ms']} ms |"
+            f" {r['drain_per_s']:,} | {versus} |"
+        )
     return "\n".join(lines)
 
 
 async def main(args: argparse.Namespace) -> None:
     if not (NODE_DIR / "node_modules").is_dir():
         sys.exit("bench/node has no node_modules: run `npm ci --prefix bench/node` first")
+    if any(name.endswith(BASELINE_SUFFIX) for name in args.setups) and not args.baseline:
+        sys.exit("a `<setup>@base` needs --baseline")
     results = [await measure(name, args) for name in args.setups]
     print(table(results), flush=True)
     if args.output:
@@ -387,17 +505,30 @@ if __name__ == "__main__":
         asyncio.run(dump(url, count, first, clients, batch))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--setups", nargs="+", choices=ALL_SETUPS, default=list(ALL_SETUPS))
+    parser.add_argument(
+        "--setups",
+        nargs="+",
+        choices=(*ALL_SETUPS, *(f"{name}{BASELINE_SUFFIX}" for name in SETUPS)),
+        default=list(ALL_SETUPS),
+        help="may repeat; `<setup>@base` runs the pods from the --baseline checkout",
+    )
+    parser.add_argument(
+        "--baseline",
+        help="another checkout of this repository (e.g. `git worktree add /tmp/base <commit>`)",
+    )
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--rate", type=float, default=50.0, help="alerts per second")
-    parser.add_argument("--seconds", type=float, default=5.0,
-                        help="idle phase before each round")
+    parser.add_argument("--seconds", type=float, default=5.0, help="idle phase before each round")
     parser.add_argument("--flood", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=100,
-                        help="flood jobs per addBulk (a MULTI/EXEC: Redis serves no one else"
-                        " meanwhile, about 45 ms for 1,000)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="flood jobs per addBulk (a MULTI/EXEC: Redis serves no one else"
+        " meanwhile, about 45 ms for 1,000)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="per flood round")
     parser.add_argument("--output", help="also write the results to this JSON file")
     asyncio.run(main(parser.parse_args()))
