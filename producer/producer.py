@@ -9,6 +9,11 @@ bullmq is imported when the first job is added, not with this module: its packag
 imports its Worker (and all that comes with it) as it loads, which a service that only
 adds jobs has no use for at import (tests/producer/test_imports.py).
 
+On a Redis Cluster (`cluster_nodes=`, or the gateway's settings with
+REDIS_CLUSTER_NODES: `for_gateway`) it adds to the master of the queue prefix's slot, and
+the prefix must carry a hash tag (`{app-main}`), as the gateway requires
+(producer/cluster.py says why it is not redis-py's `RedisCluster`).
+
 It reads whether a client handed in decodes responses from redis-py's pool
 (`connection_kwargs`): listed, pinned by hash, in seams/register.py.
 """
@@ -21,8 +26,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-from config import ConsumerSettings, ServerSettings, Settings
+from config import ConsumerSettings, ServerSettings, Settings, SettingsError
 from jobformat import (
     InvalidNotification,
     NotificationDecoder,
@@ -31,6 +37,8 @@ from jobformat import (
     iso_timestamp,
     trace_id_for,
 )
+from producer.cluster import MASTER_GONE, SlotMaster, hash_tag, parse_nodes, untagged_prefix
+from roomcast.slot_map import Address
 
 if TYPE_CHECKING:
     from bullmq import Queue
@@ -61,26 +69,46 @@ class NotificationProducer:
     """Adds thin notification jobs to the gateway's BullMQ queues.
 
     `redis` is a URL (the producer opens and closes its own pooled client) or a
-    `redis.asyncio.Redis` made with `decode_responses=True` (left open on `close`).
+    `redis.asyncio.Redis` made with `decode_responses=True` (left open on `close`). On a
+    Redis Cluster, give `cluster_nodes` instead (`host:port,...` as REDIS_CLUSTER_NODES,
+    or (host, port) pairs): the producer then adds to the master of the prefix's slot,
+    looked up again, and the add tried once more, when that master is gone. `password`
+    is REDIS_PASSWORD's, for a URL or the cluster's nodes.
     `namespaces`, `max_payload_bytes` and `prefix` must match the gateway's settings
     (`GATEWAY_NAMESPACES`, `MAX_PAYLOAD_BYTES`, `QUEUE_PREFIX`); the defaults are the
-    gateway's defaults.
+    gateway's defaults. On a cluster a prefix without a hash tag is refused
+    (`ValueError`).
     """
 
     def __init__(
         self,
-        redis: "str | Redis",
+        redis: "str | Redis | None" = None,
         *,
+        cluster_nodes: "str | Sequence[Address]" = (),
+        password: str | None = None,
         prefix: str = _GATEWAY_CONSUMERS.prefix,
         namespaces: Iterable[str] = _GATEWAY_SERVER.namespaces,
         max_payload_bytes: int = _GATEWAY_CONSUMERS.max_payload_bytes,
         default_queue: str = DEFAULT_QUEUE,
         job_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if isinstance(redis, str):
-            self._client: Redis = Redis.from_url(redis, decode_responses=True)
-            self._owns_client = True
+        nodes = parse_nodes(cluster_nodes)
+        if (redis is None) == (not nodes):
+            raise ValueError("give either redis (a URL or a client) or cluster_nodes")
+        self._client: Redis | None = None
+        self._slot_master: SlotMaster | None = None
+        self._owns_client = True
+        if nodes:
+            self._slot_master = SlotMaster(nodes, prefix, password=password)
+        elif isinstance(redis, str):
+            self._client = Redis.from_url(redis, password=password, decode_responses=True)
+        elif isinstance(redis, RedisCluster):
+            raise ValueError(
+                "on a Redis Cluster give cluster_nodes= instead of a RedisCluster client:"
+                " redis-py 7.4's fails every add after a failover (producer/cluster.py)"
+            )
         else:
+            assert redis is not None
             if not redis.connection_pool.connection_kwargs.get("decode_responses"):
                 raise ValueError("the Redis client must be made with decode_responses=True")
             self._client = redis
@@ -93,15 +121,30 @@ class NotificationProducer:
         self._queues: dict[str, Queue] = {}
 
     @classmethod
-    def for_gateway(cls, settings: Settings, redis: Redis) -> "NotificationProducer":
-        """A producer that checks payloads exactly as the gateway with `settings` does."""
-        return cls(
-            redis,
-            prefix=settings.consumers.prefix,
-            namespaces=settings.server.namespaces,
-            max_payload_bytes=settings.consumers.max_payload_bytes,
-            default_queue=settings.consumers.queues[0].name,
-        )
+    def for_gateway(cls, settings: Settings, redis: Redis | None = None) -> "NotificationProducer":
+        """A producer that checks payloads exactly as the gateway with `settings` does.
+
+        Without `redis` it connects as the gateway's settings say (REDIS_URL, or
+        REDIS_CLUSTER_NODES; with REDIS_PASSWORD), on a client of its own; behind
+        Sentinel, pass a client of the master. On a cluster a `QUEUE_PREFIX` without a
+        hash tag raises the gateway's `SettingsError`, as the gateway refuses it."""
+        prefix = settings.consumers.prefix
+        options: dict[str, Any] = {
+            "prefix": prefix,
+            "namespaces": settings.server.namespaces,
+            "max_payload_bytes": settings.consumers.max_payload_bytes,
+            "default_queue": settings.consumers.queues[0].name,
+        }
+        if redis is not None:
+            return cls(redis, **options)
+        if settings.redis.is_cluster and not hash_tag(prefix):
+            raise SettingsError("QUEUE_PREFIX", untagged_prefix(prefix))
+        if settings.redis.sentinels:
+            raise ValueError("behind Sentinel, pass a client of the master (Sentinel.master_for)")
+        password = settings.redis.password.reveal() if settings.redis.password else None
+        if settings.redis.is_cluster:
+            return cls(cluster_nodes=settings.redis.cluster_nodes, password=password, **options)
+        return cls(settings.redis.url, password=password, **options)
 
     async def notify(
         self,
@@ -141,8 +184,26 @@ class NotificationProducer:
         _check_options(job_options)
         if job_id is not None:
             job_options["jobId"] = job_id
-        job = await self._queue(queue_name).add(event, body, job_options)
+        job = await self._add(queue_name, event, body, job_options)
         return QueuedNotification(queue_name, str(job.id), filled["trace_id"], filled["timestamp"])
+
+    async def _add(
+        self, queue_name: str, event: str, body: dict[str, Any], options: dict[str, Any]
+    ) -> Any:
+        """On a cluster, an add that finds the slot's master gone (a failover, a moved
+        slot) is tried once more on the master looked up again; if that fails too, the
+        error is raised, and the next add looks the master up again."""
+        try:
+            return await (await self._queue(queue_name)).add(event, body, options)
+        except MASTER_GONE:
+            if self._slot_master is None:
+                raise
+            await self._drop_client()
+        try:
+            return await (await self._queue(queue_name)).add(event, body, options)
+        except MASTER_GONE:
+            await self._drop_client()
+            raise
 
     def validate(self, event: object, body: object) -> None:
         """The gateway's checks of a job (name and data); raises `InvalidNotification`."""
@@ -157,9 +218,15 @@ class NotificationProducer:
             raise PayloadTooLarge(error.size, error.limit, _largest_field(body)) from None
 
     async def close(self) -> None:
-        self._queues.clear()
         if self._owns_client:
-            await self._client.aclose()
+            await self._drop_client()
+        self._queues.clear()
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        self._queues.clear()
+        if client is not None:
+            await client.aclose()
 
     async def __aenter__(self) -> "NotificationProducer":
         return self
@@ -172,8 +239,11 @@ class NotificationProducer:
     ) -> None:
         await self.close()
 
-    def _queue(self, name: str) -> "Queue":
+    async def _queue(self, name: str) -> "Queue":
         # Queue objects hold only the shared client (closed in `close`, never by them).
+        if self._client is None:
+            assert self._slot_master is not None  # a URL's or a given client is never dropped
+            self._client = await self._slot_master.client()
         if name not in self._queues:
             from bullmq import Queue  # here, not at import: see the module's docstring
 

@@ -514,7 +514,8 @@ _REDIS = (
         upstream="redis._parsers.base.BaseParser.parse_error",
         kind=Kind.RELY,
         why="hiredis' reply errors become redis-py's exception classes (ReadOnlyError,"
-        " NoScriptError ...), which bullmq's scripts and the Sentinel follow-up catch.",
+        " MovedError, NoScriptError ...), which bullmq's scripts and the follow-up of a"
+        " moved master (Sentinel's or a cluster slot's) catch.",
         breaks="Errors of the wrong class: a NOSCRIPT is not reloaded, a demoted master not"
         " left.",
         sha256="66c735931d7e365a9654fc37ab1cbb285022d50f6638e8442be85a75fed02829",
@@ -569,7 +570,7 @@ _REDIS = (
         upstream="redis.asyncio.sentinel.SentinelConnectionPool.get_master_address",
         kind=Kind.RELY,
         why="Behind Sentinel the pipelined connection asks for the master before each"
-        " connect.",
+        " connect (on a cluster it asks our `SlotMasterPool`, of the same shape).",
         breaks="After a failover it connects to the old master.",
         sha256="1fa6d36ea8f70aa38dc6b6272074909f04b916c0295fda29cb09ebcaafa18ef7",
     ),
@@ -634,6 +635,77 @@ _REDIS = (
         why="`sentinel_manager`: how a master's pool reaches its Sentinels.",
         breaks="Connections to the Sentinels leak on every close.",
         sha256="9732690888baccccde5896b8fa25f1364ec2dc5ff21f066a04759050d3793f7a",
+    ),
+    # --- the master of the queue prefix's slot on a Redis Cluster -----------------------
+    Seam(
+        module="gateway.redis_clients.slot_master",
+        upstream="redis.asyncio.connection.AbstractConnection.connect",
+        kind=Kind.OVERRIDE,
+        why="Each attempt looks the slot's master up (`CLUSTER SLOTS`) before it dials, so"
+        " a connect retried across a failover reaches the promoted replica; upstream's"
+        " retries the address it had.",
+        breaks="If the pool or `send_packed_command` connects another way, connections dial"
+        " the old master after a failover or a migration.",
+        sha256="08c5daf33e6e52ef3840d5635599ec0825757a40f261594ab67b6961956b32eb",
+    ),
+    Seam(
+        module="gateway.redis_clients.slot_master",
+        upstream="redis.asyncio.connection.AbstractConnection.connect_check_health",
+        kind=Kind.OVERRIDE,
+        why="A command's retry reconnects here, to the address the connection had (the dead"
+        " or demoted master); sent through `connect()` instead, which looks the master up"
+        " (the same fault as `MasterFollowingConnection`'s behind Sentinel).",
+        breaks="Retries dial the old master for their whole budget.",
+        sha256="5cfa2c49e83e3645daf1b4938e68664781d3a87fbf73731517b2d2e7b94a3e09",
+    ),
+    Seam(
+        module="gateway.redis_clients.slot_master",
+        upstream="redis.asyncio.connection.AbstractConnection.read_response",
+        kind=Kind.OVERRIDE,
+        why="A MOVED, ASK, CLUSTERDOWN, TRYAGAIN or READONLY reply drops the connection and"
+        " becomes a retryable ConnectionError, so the retry looks the master up again (as"
+        " redis-py's Sentinel connections do for READONLY).",
+        breaks="After a migration or a failover the pool's commands fail with MOVED instead"
+        " of following the slot.",
+        sha256="e760868d15b6ceb9fe8a821850d4a23dd2834340d632da541ec11077609200d0",
+    ),
+    Seam(
+        module="gateway.redis_clients.slot_master",
+        upstream="redis.asyncio.connection.AbstractConnection.send_packed_command",
+        kind=Kind.RELY,
+        why="A command on a lost connection reconnects here through `connect_check_health`,"
+        " the path the override sends to `connect()`.",
+        breaks="Retries reconnect another way, past the override, to the old master.",
+        sha256="baaeabd916209157db40455f034a0bac6fb3e2db902271313e0702bcbc678321",
+    ),
+    Seam(
+        module="gateway.redis_clients.slot_master",
+        upstream="redis.asyncio.connection.ConnectionPool.make_connection",
+        kind=Kind.RELY,
+        why="Connections are made with the pool's `connection_kwargs`, where the pool puts"
+        " itself (`connection_pool`, as redis-py's Sentinel pool does) for the master"
+        " look-up.",
+        breaks="Connections have no pool to ask: every connect fails.",
+        sha256="d6f95077e2414e79d02094f7ff57535429252c4433a675b81786f78b66c3a595",
+    ),
+    Seam(
+        module="gateway.redis_clients.slot_master",
+        upstream="redis.asyncio.connection.ConnectionPool.ensure_connection",
+        kind=Kind.RELY,
+        why="A connection handed out by the pool is connected through `connect()`, the"
+        " override that looks the master up.",
+        breaks="New pool connections dial localhost:6379, the connection's default address.",
+        sha256="177f413266a9de2722583b3af0ee38071961b8ab2adf8ac048ef962dfd04caa6",
+    ),
+    Seam(
+        module="gateway.redis_clients.slot_master",
+        upstream="redis._parsers.base.BaseParser.parse_error",
+        kind=Kind.RELY,
+        why="Reply errors arrive as redis-py's classes (MovedError, AskError,"
+        " ClusterDownError, TryAgainError, ReadOnlyError), which the pool's connections and"
+        " the pipelined link catch to look the master up again.",
+        breaks="A moved slot's MOVED is raised to the caller instead of followed.",
+        sha256="66c735931d7e365a9654fc37ab1cbb285022d50f6638e8442be85a75fed02829",
     ),
     Seam(
         module="consumers.unreadable",

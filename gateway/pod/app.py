@@ -63,11 +63,17 @@ def build_app(settings: Settings) -> web.Application:
     app[METRICS] = GatewayMetrics()
     app[POD_STATE] = PodState()
     adapter = RedisAdapter(
-        partial(redis_client, settings.redis, decode_responses=False),
+        partial(
+            redis_client, settings.redis, decode_responses=False, prefix=settings.consumers.prefix
+        ),
         settings.consumers.prefix,
         settings.recovery,
         subscriber_factory=partial(
-            redis_client, settings.redis, decode_responses=False, retries=False
+            redis_client,
+            settings.redis,
+            decode_responses=False,
+            retries=False,
+            prefix=settings.consumers.prefix,
         ),
         by_room=settings.redis.routing is AdapterRouting.ROOM,
         room_subscriber_factory=(
@@ -144,7 +150,9 @@ async def _health_redis(app: web.Application) -> AsyncIterator[None]:
     it is not ready."""
     settings, state = app[SETTINGS].redis, app[POD_STATE]
     # No retries: a readiness probe is one attempt, answered at once with the reason.
-    client = redis_client(settings, decode_responses=True, retries=False)
+    client = redis_client(
+        settings, decode_responses=True, retries=False, prefix=app[SETTINGS].consumers.prefix
+    )
     app[HEALTH_REDIS] = client
     check = EvictionPolicyCheck(client, app[METRICS], settings.require_noeviction)
     first = asyncio.create_task(check.when_reachable(), name="redis-start-check")
@@ -194,14 +202,15 @@ async def _socketio(app: web.Application) -> AsyncIterator[None]:
 
 async def _consumers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    queue_client = partial(redis_client, settings.redis, decode_responses=True)
+    prefix = settings.consumers.prefix
+    queue_client = partial(redis_client, settings.redis, decode_responses=True, prefix=prefix)
     decoder = NotificationDecoder(
         settings.server.namespaces,
         settings.consumers.max_payload_bytes,
         settings.consumers.prefix,
     )
     notifier = SocketIONotifier(app[ADAPTER])
-    throttle_client = redis_client(settings.redis, decode_responses=False)
+    throttle_client = redis_client(settings.redis, decode_responses=False, prefix=prefix)
     throttling = Throttling(
         Throttle(throttle_client, settings.throttle_rules, settings.consumers.prefix),
         TrailingScheduler.for_queues(

@@ -6,6 +6,11 @@ then every minute (a failover may promote a replica configured differently): it 
 warning and sets `gateway_redis_maxmemory_policy{policy=...}`; with
 `REDIS_REQUIRE_NOEVICTION=true` it refuses to start instead.
 
+On a Redis Cluster every master is checked, as `CLUSTER SLOTS` names them at each check
+(so a replica promoted since is checked too), and the least safe policy found is the
+one reported. The master of the queue prefix's slot must answer, as a single Redis must;
+another master that does not (a failover in progress) is checked at the next round.
+
 A Redis that does not answer yet is no reason to exit: a pod started while Redis
 restarts would crash-loop (with Kubernetes' growing back-off) exactly when it should
 come up. `when_reachable` asks again until Redis answers, then checks; readiness
@@ -14,10 +19,13 @@ reports the wait meanwhile.
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+
+from gateway.redis_clients.slot_master import SlotMasterPool
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +49,67 @@ class UnsafeRedis(RuntimeError):
 
 
 async def maxmemory_policy(client: "Redis") -> str:
-    """The policy, or `unknown` where CONFIG is disabled or not permitted (managed Redis)."""
+    """The policy, or `unknown` where CONFIG is disabled or not permitted (managed Redis);
+    on a cluster, the least safe of its masters' (`cluster_policy`)."""
+    pool = client.connection_pool
+    if isinstance(pool, SlotMasterPool):
+        return await cluster_policy(pool)
     try:
         answer = await client.config_get("maxmemory-policy")
     except ResponseError as error:
         logger.debug("cannot read Redis maxmemory-policy: %s", error)
         return UNKNOWN_POLICY
-    value = answer.get("maxmemory-policy")
+    return _policy(answer)
+
+
+async def cluster_policy(pool: SlotMasterPool) -> str:
+    """Every master's policy, from the masters `CLUSTER SLOTS` names now; raises as a
+    single Redis would when the master of the pool's slot does not answer."""
+    slot_map = await pool.slot_map(need_slot=True)
+    slot_master = slot_map.master_for(pool.slot)
+    masters = slot_map.masters
+    answers = await asyncio.gather(
+        *(pool.node_command(master, "CONFIG GET", "maxmemory-policy") for master in masters),
+        return_exceptions=True,
+    )
+    policies = {}
+    for master, answer in zip(masters, answers, strict=True):
+        if isinstance(answer, ResponseError):
+            policies[master] = UNKNOWN_POLICY
+        elif isinstance(answer, RedisError | OSError):
+            if master == slot_master:
+                raise answer
+            logger.debug("maxmemory-policy of a cluster master not read: %s", answer)
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            policies[master] = _policy(answer)
+    unsafe = {f"{host}:{port}": policy for (host, port), policy in policies.items()
+              if policy != SAFE_POLICY}
+    if unsafe:
+        logger.debug("cluster masters not on %s: %s", SAFE_POLICY, unsafe)
+    return least_safe(policies.values())
+
+
+def least_safe(policies: Iterable[str]) -> str:
+    """An evicting policy if any (the first by name), else `unknown` if any, else
+    `noeviction`."""
+    seen = set(policies)
+    evicting = sorted(seen - {SAFE_POLICY, UNKNOWN_POLICY})
+    if evicting:
+        return evicting[0]
+    return UNKNOWN_POLICY if UNKNOWN_POLICY in seen or not seen else SAFE_POLICY
+
+
+def _policy(answer: object) -> str:
+    """`CONFIG GET maxmemory-policy` as redis-py answers it: a dict (parsed) or a flat
+    [name, value] list (a raw reply)."""
+    if isinstance(answer, dict):
+        value = answer.get("maxmemory-policy") or answer.get(b"maxmemory-policy")
+    elif isinstance(answer, list | tuple) and len(answer) >= 2:
+        value = answer[1]
+    else:
+        value = None
     if isinstance(value, bytes):
         value = value.decode()
     return str(value) if value else UNKNOWN_POLICY

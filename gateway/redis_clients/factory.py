@@ -1,7 +1,9 @@
 """Every Redis client of the pod is built here, from `RedisSettings`, so the queue
-consumers, the adapter and readiness all follow the same master (URL or Sentinel).
-They are `PipelinedRedis` clients: one pipelined connection for ordinary commands
-(gateway/redis_clients/pipelined.py), the pool for blocking ones, pipelines and pub/sub.
+consumers, the adapter and readiness all follow the same master: the URL's, the one
+Sentinel names, or on a Redis Cluster the one serving the queue prefix's slot
+(gateway/redis_clients/slot_master.py). They are `PipelinedRedis` clients: one pipelined
+connection for ordinary commands (gateway/redis_clients/pipelined.py), the pool for
+blocking ones, pipelines and pub/sub.
 
 What it overrides and relies on of redis-py (the Sentinel connection's reconnect path,
 the Sentinels a master's pool holds) is listed, pinned by hash, in seams/register.py.
@@ -17,6 +19,7 @@ from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from config import RedisSettings
 from gateway.redis_clients.pipelined import PipelinedRedis
+from gateway.redis_clients.slot_master import SlotMasterPool
 
 _RETRY_ERRORS: list[type[Exception]] = [ConnectionError, TimeoutError, BusyLoadingError]
 # A command retries for about 5 s (0.1 + 0.2 + 0.3 + 0.4, then 8 x 0.5), long enough
@@ -106,11 +109,31 @@ class SentinelMasterClient(PipelinedRedis):
 
 
 def redis_client(
-    settings: RedisSettings, *, decode_responses: bool, retries: bool = True
+    settings: RedisSettings,
+    *,
+    decode_responses: bool,
+    retries: bool = True,
+    prefix: str | None = None,
 ) -> "Redis":
     """A new client with its own connection pool; `retries=False` for one whose every
-    command is a single attempt (readiness: the probe itself is the retry)."""
+    command is a single attempt (readiness: the probe itself is the retry).
+
+    On a Redis Cluster (REDIS_CLUSTER_NODES) `prefix`, the queue prefix, is required: its
+    hash tag names the slot whose master the client talks to."""
     options = _common_options(settings, retries)
+    if settings.is_cluster:
+        if prefix is None:
+            raise ValueError("a client on a Redis Cluster needs the queue prefix (its slot)")
+        pool = SlotMasterPool(
+            settings.cluster_nodes,
+            prefix,
+            lookup_timeout=settings.command_timeout_seconds,
+            decode_responses=decode_responses,
+            **options,
+        )
+        on_cluster = cast(PipelinedRedis, PipelinedRedis.from_pool(pool))
+        on_cluster.command_timeout = settings.command_timeout_seconds
+        return on_cluster
     if settings.sentinels:
         sentinel_password = settings.password_for_sentinels
         sentinel_options = (

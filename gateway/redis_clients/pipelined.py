@@ -45,11 +45,12 @@ from redis._parsers import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection, SSLConnection
-from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ReadOnlyError, ResponseError
+from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.utils import str_if_bytes
+
+from gateway.redis_clients.slot_master import MASTER_MOVED_ERRORS, MasterLookup, master_moved
 
 # Commands that block their connection or change its state: on the shared one they
 # would stall or alter every other command.
@@ -226,12 +227,14 @@ class PipelinedRedis(Redis):
             link = await self._open()
         try:
             return await link.send(packed)
-        except ReadOnlyError:
-            if not isinstance(self.connection_pool, SentinelConnectionPool):
+        except MASTER_MOVED_ERRORS as error:
+            if not isinstance(self.connection_pool, MasterLookup):
                 raise
-            # A demoted master: look the master up again, as redis-py's Sentinel
-            # connections do, and let the retry go there.
-            raise RedisConnectionError("the previous master is now a replica") from None
+            # A demoted master (READONLY), or on a cluster the slot moved or a failover
+            # in progress (MOVED, ASK, CLUSTERDOWN, TRYAGAIN): the command did not run.
+            # Look the master up again, as redis-py's Sentinel connections do, and let
+            # the retry go there (the retry's `_lost` drops this link).
+            raise master_moved(error) from None
         except ResponseError:
             if _EMPTY_RESPONSE in options:
                 return _EMPTY
@@ -258,8 +261,8 @@ class PipelinedRedis(Redis):
     async def _connect(self) -> _Link:
         settings = self.connection_pool.connection_kwargs
         pool = self.connection_pool
-        if isinstance(pool, SentinelConnectionPool):
-            host, port = await pool.get_master_address()  # type: ignore[no-untyped-call]
+        if isinstance(pool, MasterLookup):  # Sentinel's master, or a cluster slot's
+            host, port = await pool.get_master_address()
         else:
             host, port = settings.get("host", "localhost"), settings.get("port", 6379)
         reader_options: dict[str, Any] = {

@@ -64,7 +64,7 @@ def add_demo_routes(app: web.Application, settings: Settings) -> None:
 
 async def _producer(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = redis_client(settings.redis, decode_responses=True)
+    client = redis_client(settings.redis, decode_responses=True, prefix=settings.consumers.prefix)
     app[DEMO_PRODUCER] = NotificationProducer.for_gateway(settings, client)
     yield
     await app[DEMO_PRODUCER].close()
