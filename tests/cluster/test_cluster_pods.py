@@ -18,11 +18,9 @@ from typing import Any
 import aiohttp
 import pytest
 from bullmq import Job, Queue
-from redis.asyncio.cluster import ClusterNode
-from redis.asyncio.cluster import RedisCluster as AsyncCluster
 from redis.crc import key_slot
 
-from config import load_settings
+from config import RedisSettings, load_settings
 from gateway.redis_clients.eviction import maxmemory_policy
 from gateway.redis_clients.factory import redis_client
 from producer import NotificationProducer
@@ -54,13 +52,13 @@ def cluster_env(cluster: RedisCluster, **overrides: str) -> dict[str, str]:
 
 
 class ClusterJobs:
-    """Job states, read through redis-py's cluster client (as a producer service would)."""
+    """Job states (and jobs added directly), through a client of the slot's master as the
+    gateway builds it. Not redis-py's `RedisCluster`: after the failover test's promotion
+    its bullmq scripts (`getJobState`) failed with NOSCRIPT for good (producer/cluster.py)."""
 
     def __init__(self, cluster: RedisCluster) -> None:
-        self.client = AsyncCluster(
-            startup_nodes=[ClusterNode("127.0.0.1", port) for port in cluster.ports],
-            decode_responses=True,
-        )
+        settings = RedisSettings(cluster_nodes=tuple(("127.0.0.1", p) for p in cluster.ports))
+        self.client = redis_client(settings, decode_responses=True, prefix=PREFIX)
         self._queues: dict[str, Queue] = {}
 
     def queue(self, name: str) -> Queue:
