@@ -2,8 +2,9 @@
 a pod talks to the master of the queue prefix's slot (gateway/redis_clients/slot_master.py).
 
 Producers are npm `bullmq` on an ioredis `Cluster` and the Python producer API; clients are
-python-socketio `AsyncClient`s on the other pod. The adapter routes by one channel here
-(GATEWAY_ADAPTER_ROUTING=channel). The pods of the first tests share the session's cluster
+python-socketio `AsyncClient`s on the other pod. The adapter routes by room (the default on
+a cluster); the failover test runs with one channel too. The pods of the first tests share
+the session's cluster
 (one pair for the module); the failover test starts a cluster of its own and SIGKILLs
 the slot's master."""
 
@@ -43,7 +44,6 @@ def cluster_env(cluster: RedisCluster, **overrides: str) -> dict[str, str]:
     settings = {
         "REDIS_CLUSTER_NODES": cluster.startup_nodes,
         "QUEUE_PREFIX": PREFIX,
-        "GATEWAY_ADAPTER_ROUTING": "channel",
         "THROTTLE_RULES": f"records:updated={WINDOW:g}",
     }
     env = base_env("unused", **{**settings, **overrides})
@@ -395,16 +395,18 @@ async def all_delivered(
         ) from None
 
 
+@pytest.mark.parametrize("routing", ["room", "channel"])
 async def test_the_slot_masters_sigkill_is_followed_and_loses_no_completed_notification(
     new_cluster: Callable[..., RedisCluster],
     tmp_path: Path,
+    routing: str,
 ) -> None:
     """Jobs stream in from the Python producer; the master of the prefix's slot is
     SIGKILLed and its replica promoted. Both pods say 503 while the slot has no master
     and 200 once they work on the new one, and every job seen completed (on the old
     master or the new) reaches the clients."""
     cluster = new_cluster()
-    env = cluster_env(cluster, GATEWAY_QUEUES="critical-events=4")
+    env = cluster_env(cluster, GATEWAY_QUEUES="critical-events=4", GATEWAY_ADAPTER_ROUTING=routing)
     pods = [GatewayProcess(env, tmp_path).start(), GatewayProcess(env, tmp_path).start()]
     jobs = ClusterJobs(cluster)
     notifier = NotificationProducer.for_gateway(load_settings(env))
