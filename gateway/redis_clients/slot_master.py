@@ -149,8 +149,11 @@ class SlotMasterPool(ConnectionPool):
                 errors.append(f"a node knows no master of slot {self.slot}")
                 continue
             return slot_map
+        # One node's error, not every node's: /readyz shows this, and says no more about
+        # the addresses than for one Redis.
         raise RedisConnectionError(
-            f"no Redis Cluster node named the master of slot {self.slot}: " + "; ".join(errors)
+            f"no Redis Cluster node named the master of slot {self.slot} "
+            f"({len(errors)} asked; the last: {errors[-1] if errors else 'none given'})"
         )
 
     async def node_command(self, node: Address, *args: Any) -> Any:

@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from config import RedisSettings
 from gateway.redis_clients.eviction import maxmemory_policy
 from gateway.redis_clients.factory import redis_client
+from gateway.redis_clients.slot_master import SlotMasterPool
+from tests.support.ports import free_port
 from tests.support.redis_cluster import RedisCluster
 
 PREFIX = "{app-main}"
@@ -161,3 +164,15 @@ async def test_the_eviction_check_reads_every_master(
         with cluster.client(other) as admin:
             admin.config_set("maxmemory-policy", "noeviction")
     assert await maxmemory_policy(client) == "noeviction"
+
+
+async def test_no_node_answering_is_a_retryable_error_naming_one_address() -> None:
+    """What readiness shows while no start-up node answers: a ConnectionError (retried by
+    the clients), with one node's address in it as for one Redis, not every node's."""
+    ports = [free_port(), free_port()]
+    pool = SlotMasterPool([("127.0.0.1", port) for port in ports], PREFIX, lookup_timeout=1)
+    with pytest.raises(RedisConnectionError) as raised:
+        await pool.get_master_address()
+    message = str(raised.value)
+    assert f"slot {SLOT}" in message and "2 asked" in message, message
+    assert sum(str(port) in message for port in ports) == 1, message
