@@ -67,9 +67,16 @@ def load_archive_settings(environ: Mapping[str, str]) -> ArchiveSettings:
     env = _Env(environ)
     defaults = ArchiveSettings(database=DatabaseSettings(url=""))
     consumers = _consumers(env)
+    redis = _redis(env)
+    if redis.is_cluster:
+        # Its scan and removal script expect one Redis; on a cluster it would read the
+        # default REDIS_URL instead of the prefix's master, so it refuses.
+        raise SettingsError(
+            "REDIS_CLUSTER_NODES", "the archiver does not run on a Redis Cluster yet (unset it)"
+        )
     return ArchiveSettings(
         database=_database(env),
-        redis=_redis(env),
+        redis=redis,
         prefix=consumers.prefix,
         queues=tuple(queue.name for queue in consumers.queues),
         interval_seconds=env.get(

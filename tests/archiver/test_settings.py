@@ -87,6 +87,8 @@ def test_a_password_in_the_url_is_moved_out_of_it() -> None:
         ({"ARCHIVE_HOLD_AFTER_COMMIT_LOCK": "x"}, "ARCHIVE_HOLD_AFTER_COMMIT_LOCK", "integer"),
         ({"GATEWAY_QUEUES": "bad queue"}, "GATEWAY_QUEUES", "queue=concurrency"),
         ({"QUEUE_PREFIX": "a:b"}, "QUEUE_PREFIX", "':'"),
+        ({"REDIS_CLUSTER_NODES": "rc:6379", "QUEUE_PREFIX": "{app}"}, "REDIS_CLUSTER_NODES",
+         "Redis Cluster"),
     ],
 )
 def test_a_bad_setting_names_its_variable(

@@ -233,8 +233,12 @@ def test_chart_cluster_values_reach_the_settings() -> None:
         ({"redis": {"cluster": {"enabled": True, "nodes": ["rc:6379"]},
                     "sentinel": {"enabled": True, "sentinels": ["s:26379"]}},
           "gateway": {"queuePrefix": "{app}"}}, "one Redis mode"),
+        ({"redis": {"cluster": {"enabled": True, "nodes": ["rc:6379"]}},
+          "gateway": {"queuePrefix": "{app}"},
+          "archiver": {"enabled": True, "database": {"url": "postgresql://a@db:5432/audit"}}},
+         "does not run on a Redis Cluster"),
     ],
-    ids=["no hash tag", "cluster and sentinel"],
+    ids=["no hash tag", "cluster and sentinel", "archiver on a cluster"],
 )
 def test_chart_refuses_a_cluster_the_gateway_would_refuse(
     values: dict[str, Any], message: str
