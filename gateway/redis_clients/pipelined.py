@@ -15,8 +15,10 @@ unchanged; only `execute_command` goes another way. Commands that block or hold 
 on their connection (`BZPOPMIN`, `WATCH`, `SELECT` ...) and those asking for raw bytes
 keep the pool, as do pipelines and pub/sub, which never call `execute_command`.
 Retries follow the pool clients': on a lost connection a command is retried after the
-same stepped backoff; behind Sentinel the master is looked up again before each
-connect, and a `READONLY` reply (a demoted master) drops the connection like a lost
+same stepped backoff; behind Sentinel or on a Redis Cluster (the master of the queue
+prefix's slot, gateway/redis_clients/slot_master.py) the master is looked up again
+before each connect, and a reply that says it is no longer the master (`READONLY`; on a
+cluster also `MOVED`, `ASK`, `CLUSTERDOWN`, `TRYAGAIN`) drops the connection like a lost
 one, as redis-py's Sentinel connections do.
 
 Every reply has a deadline (`command_timeout`, REDIS_COMMAND_TIMEOUT_SECONDS): when
