@@ -25,12 +25,16 @@ client), the idle window's CPU, and how busy the whole machine was (it is shared
 
 Controls: a pod's CPU per job depends on its own job rate (fixed costs per wake-up of its
 loop and its Redis reads are shared by fewer jobs at a lower rate), and with P pods each
-holds rate/P. So after each P > 1 the bench runs one pod alone at rate/P (`1 (rate/P)` in
-the table): P pods summed over that control is what the P pods cost beyond P independent
-pods each with its share of the jobs; for room routing it should be about 1, for one
-channel it carries every pod's examining of the others' notifications.
+holds rate/P. So after each P of `--controls` (4) the bench runs one pod alone at rate/P
+(`1 (rate/P)` in the table): P pods summed over that control is what the P pods cost
+beyond P independent pods each with its share of the jobs.
 
-    .venv/bin/python bench/scaling.py --out /tmp/scaling.json               # ~14 minutes
+Bystanders: one `all` pod whose clients every job is for, beside `--bystanders` (3)
+`GATEWAY_ROLE=edge` pods holding as many clients that no job is for. An edge pod's CPU
+per job is then only what a pod pays for the notifications of rooms it doesn't hold:
+the routing's own cost per extra pod, free of the consumers' share and rate.
+
+    .venv/bin/python bench/scaling.py --out /tmp/scaling.json               # ~10 minutes
     .venv/bin/python bench/scaling.py --topologies standalone --routings channel \
         --clients 100 --duration 5                                           # a smoke test
 
@@ -174,22 +178,32 @@ class Backend:
 
 @dataclass
 class Cell:
-    """P pods on one routing, with their clients: started, measured, stopped."""
+    """Pods on one routing (one per role: `all` pods first, then any `edge` bystanders),
+    with their clients: started, measured, stopped."""
 
     backend: Backend
     routing: str
-    pods: int
+    roles: tuple[str, ...]
     clients: int
     workdir: Path
     gateways: list[GatewayProcess] = field(default_factory=list)
     children: list[asyncio.subprocess.Process] = field(default_factory=list)
     retries: int = 0
 
+    @property
+    def pods(self) -> int:
+        return len(self.roles)
+
+    @property
+    def targets(self) -> int:
+        """Users jobs go to: those of the `all` pods (the first ones)."""
+        return self.clients * self.roles.count("all")
+
     async def start(self) -> "Cell":
-        for _ in range(self.pods):
+        for role in self.roles:
             env = {
                 **self.backend.pod_env(),
-                "GATEWAY_ROLE": "all",
+                "GATEWAY_ROLE": role,
                 "GATEWAY_ADAPTER_ROUTING": self.routing,
                 "GATEWAY_NAMESPACES": NAMESPACE,
                 "GATEWAY_QUEUES": f"{QUEUE}=32",
@@ -397,21 +411,22 @@ async def measure_window(
 async def measure_cell(
     backend: Backend,
     routing: str,
-    pods: int,
+    roles: tuple[str, ...],
     rate: float,
     args: argparse.Namespace,
     workdir: Path,
 ) -> dict[str, Any]:
-    """One cell: P fresh pods and their clients, a warm-up, an idle window, the window."""
+    """One cell: fresh pods and their clients, a warm-up, an idle window, the window."""
     backend.flush()
     began = time.monotonic()
-    cell = Cell(backend, routing, pods, args.clients, workdir)
+    cell = Cell(backend, routing, roles, args.clients, workdir)
+    pods = cell.pods
     connection = backend.client()
     if isinstance(connection, AsyncCluster):
         await connection.initialize()
     queue = Queue(QUEUE, {"connection": connection, "prefix": PREFIX})
-    producer = Producer(queue, pods * args.clients, seed=pods)
-    tag = f"{backend.topology}-{routing}-{pods}-{rate:g}"
+    producer = Producer(queue, cell.targets, seed=pods)
+    tag = f"{backend.topology}-{routing}-{'-'.join(roles)}-{rate:g}"
     try:
         await cell.start()
         # Warm-up: every pod's worker, adapter and subscriptions in use before measuring.
@@ -431,6 +446,9 @@ async def measure_cell(
             "warmup_missing": check(producer, warm, warm_got)["missing"],
         }
         row = result_row(cell, rate, len(jobs), window, idle, delivery)
+        row["kind"] = (
+            "bystanders" if "edge" in roles else "control" if rate != args.rate else "scaling"
+        )
         row["cell_seconds"] = round(time.monotonic() - began, 1)
         return row
     except BaseException:
@@ -465,10 +483,14 @@ def result_row(
     pods, redis = cell.pod_pids(), cell.backend.pids()
     gateway = sum(window.cpu[name] for name in pods)
     clients = sum(window.cpu[name] for name in cell.client_pids())
+    edges = [name for name, role in zip(pods, cell.roles, strict=True) if role == "edge"]
+    edge = sum(window.cpu[name] for name in edges) / max(len(edges), 1)
     return {
         "topology": cell.backend.topology,
         "routing": cell.routing,
-        "pods": cell.pods,
+        "pods": cell.roles.count("all"),
+        "edge_pods": len(edges),
+        "edge_cpu_us_per_job_each": round(edge * 1e6 / sent, 1) if edges else None,
         "clients_per_pod": cell.clients,
         "rate": rate,
         "jobs": jobs,
@@ -509,15 +531,31 @@ def add_ratios(rows: list[dict[str, Any]], rate: float) -> None:
     def cpu(row: dict[str, Any]) -> float:
         return float(row["gateway_cpu_ms_per_job"])
 
+    measured = [row for row in rows if row["kind"] != "bystanders"]
     single = {
-        (row["topology"], row["routing"], row["rate"]): cpu(row) for row in rows if row["pods"] == 1
+        (row["topology"], row["routing"], row["rate"]): cpu(row)
+        for row in measured
+        if row["pods"] == 1
     }
-    for row in rows:
+    for row in measured:
         base = single.get((row["topology"], row["routing"], rate))
         row["ratio_to_p1"] = round(cpu(row) / base, 2) if base else None
         alone = single.get((row["topology"], row["routing"], rate / row["pods"]))
         control = round(cpu(row) / alone, 2) if alone and row["pods"] > 1 else None
         row["ratio_to_one_pod_at_rate_over_p"] = control
+
+
+def ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def delivered(row: dict[str, Any]) -> str:
+    flag = (
+        ""
+        if row["exactly_once"]
+        else f" (dup {row['duplicates']}, wrong {row['to_another_client']})"
+    )
+    return f"{row['delivered']}/{row['expected']}{flag}"
 
 
 def table(rows: list[dict[str, Any]], rate: float) -> str:
@@ -536,21 +574,31 @@ def table(rows: list[dict[str, Any]], rate: float) -> str:
         topology, routing = TOPOLOGIES.index(row["topology"]), ROUTINGS.index(row["routing"])
         return topology, routing, group(row), -row["pods"]
 
-    def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
-
-    for row in sorted(rows, key=order):
+    for row in sorted((row for row in rows if row["kind"] != "bystanders"), key=order):
         pods = str(row["pods"]) if row["rate"] == rate else f"1 (rate/{group(row)})"
-        flag = (
-            ""
-            if row["exactly_once"]
-            else (f" (dup {row['duplicates']}, wrong {row['to_another_client']})")
-        )
         lines.append(
             f"| {row['topology']} | {row['routing']} | {pods} | {row['jobs_per_s']} |"
             f" {row['gateway_cpu_ms_per_job']:.3f} | {ratio(row['ratio_to_p1'])} |"
             f" {ratio(row['ratio_to_one_pod_at_rate_over_p'])} |"
-            f" {row['redis_cpu_us_per_job']:.0f} | {row['delivered']}/{row['expected']}{flag} |"
+            f" {row['redis_cpu_us_per_job']:.0f} | {delivered(row)} |"
+            f" {row['machine_busy_percent']:.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+def bystander_table(rows: list[dict[str, Any]]) -> str:
+    """One `all` pod takes every job for its own clients; `edge` pods hold clients no job
+    is for: their CPU per job is what a pod pays for others' notifications."""
+    lines = [
+        "| topology | routing | edge pods | jobs/s | the all pod's CPU ms/job |"
+        " each edge pod's CPU µs/job | delivered/expected | machine busy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in (row for row in rows if row["kind"] == "bystanders"):
+        lines.append(
+            f"| {row['topology']} | {row['routing']} | {row['edge_pods']} | {row['jobs_per_s']} |"
+            f" {row['gateway_cpu_ms_per_job_by_pod']['pod-0']:.3f} |"
+            f" {row['edge_cpu_us_per_job_each']:.0f} | {delivered(row)} |"
             f" {row['machine_busy_percent']:.0f}% |"
         )
     return "\n".join(lines)
@@ -558,20 +606,24 @@ def table(rows: list[dict[str, Any]], rate: float) -> str:
 
 async def run_topology(topology: str, args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     """Every cell of one topology on one Redis. Routings alternate within each P, and each
-    P > 1 is followed by its control (one pod at rate/P, unless --no-controls), so the
-    machine's drift hits what is compared alike."""
+    P of --controls is followed by its control (one pod at rate/P), so the machine's drift
+    hits what is compared alike; then the bystander cells, routings alternating."""
     with tempfile.TemporaryDirectory() as tmp:
         backend = Backend(topology, Path(tmp)).start()
+        cells: list[tuple[str, tuple[str, ...], float]] = []
+        for pods in args.pods:
+            for routing in args.routings:
+                cells.append((routing, ("all",) * pods, args.rate))
+                if pods > 1 and pods in args.controls:
+                    cells.append((routing, ("all",), args.rate / pods))
+        if args.bystanders:
+            for routing in args.routings:
+                cells.append((routing, ("all",) + ("edge",) * args.bystanders, args.rate))
         try:
-            for pods in args.pods:
-                for routing in args.routings:
-                    cells = [(pods, args.rate)]
-                    if pods > 1 and args.controls:
-                        cells.append((1, args.rate / pods))
-                    for cell_pods, rate in cells:
-                        row = await measure_cell(backend, routing, cell_pods, rate, args, Path(tmp))
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
+            for routing, roles, rate in cells:
+                row = await measure_cell(backend, routing, roles, rate, args, Path(tmp))
+                rows.append(row)
+                print(json.dumps(row), flush=True)
         finally:
             backend.stop()
 
@@ -585,6 +637,8 @@ async def main(args: argparse.Namespace) -> None:
         await run_topology(topology, args, rows)
     add_ratios(rows, args.rate)
     print(table(rows, args.rate), flush=True)
+    if args.bystanders:
+        print(bystander_table(rows), flush=True)
     print(f"whole run: {time.monotonic() - began:.0f} s", flush=True)
     if args.out:
         write(Path(args.out), args, rows)
@@ -622,17 +676,24 @@ if __name__ == "__main__":
     parser.add_argument("--pods", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--clients", type=int, default=1000, help="per pod")
     parser.add_argument("--rate", type=float, default=150.0, help="unicast jobs per second")
-    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per cell")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of jobs before")
-    parser.add_argument("--idle", type=float, default=4.0, help="idle seconds measured before")
+    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per cell")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of jobs before")
+    parser.add_argument("--idle", type=float, default=2.0, help="idle seconds measured before")
     parser.add_argument(
         "--grace", type=float, default=10.0, help="seconds after the last add for the last arrivals"
     )
     parser.add_argument(
-        "--no-controls",
-        dest="controls",
-        action="store_false",
-        help="skip the controls (one pod at rate/P after each P > 1)",
+        "--controls",
+        nargs="*",
+        type=int,
+        default=[4],
+        help="after these P, one pod alone at rate/P (none: no controls)",
+    )
+    parser.add_argument(
+        "--bystanders",
+        type=int,
+        default=3,
+        help="edge pods beside one all pod in the bystander cells (0: none)",
     )
     parser.add_argument("--out", help="write the rows and the table to this JSON file")
     asyncio.run(main(parser.parse_args()))
