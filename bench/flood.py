@@ -471,6 +471,8 @@ async def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
                     sum(d["delivered"] for d in drains) / sum(d["seconds"] for d in drains)
                 ),
                 "flood_cpu_seconds": {key: round(seconds, 2) for key, seconds in cpu.items()},
+                # The machine's 1-minute load at the end (other tenants included).
+                "load_1m": os.getloadavg()[0],
             }
             print(json.dumps(result), flush=True)
             await clients.close()
