@@ -24,6 +24,7 @@ from redis.crc import key_slot
 from config import RedisSettings, load_settings
 from gateway.redis_clients.eviction import maxmemory_policy
 from gateway.redis_clients.factory import redis_client
+from notification_log.keys import room_channel
 from producer import NotificationProducer
 from tests.support.clients import RecordingClient
 from tests.support.gateway import GatewayProcess, base_env, get_text, run_module, wait_ready
@@ -187,6 +188,21 @@ async def test_notifications_from_both_producers_reach_clients_on_the_other_pod(
     assert payload["metadata"]["trace_id"] == queued.trace_id
     pods.client_a.assert_nothing_received()
     pods.client_b.assert_nothing_received()
+
+
+def test_each_pod_subscribes_on_the_slots_master_to_the_rooms_it_holds_only(
+    pods: Pods,
+) -> None:
+    """Routing by room: client a (user:1, department:A) on pod a, client b (user:2,
+    department:A) on pod b; the room channels are in the prefix's slot, on its master."""
+    with pods.cluster.client(pods.cluster.master_of(PREFIX)) as master:
+        channels = [room_channel(PREFIX, "/data_owner", room)
+                    for room in ("user:1", "user:2", "department:A", "user:3")]
+        reply = master.execute_command("PUBSUB", "SHARDNUMSUB", *channels)
+        assert dict(zip(reply[::2], reply[1::2], strict=True)) == {
+            channel: count for channel, count in zip(channels, [1, 1, 2, 0], strict=True)
+        }
+        assert {key_slot(channel.encode()) for channel in channels} == {SLOT}
 
 
 def test_the_python_producer_refuses_a_prefix_without_a_hash_tag(pods: Pods) -> None:
