@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis._parsers.encoders import Encoder
 from redis.asyncio.client import PubSub
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import SentinelManagedConnection
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     AuthenticationError,
     ConnectionError,
+    DataError,
     NoScriptError,
     ResponseError,
 )
@@ -32,7 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from config import RedisSettings
 from gateway.redis_clients import factory as redis_clients
 from gateway.redis_clients.factory import SteppedBackoff, redis_client
-from gateway.redis_clients.pipelined import PipelinedRedis
+from gateway.redis_clients.pipelined import PipelinedRedis, pack
 from tests.support.clients import RecordingClient
 from tests.support.gateway import GatewayProcess, base_env, run_module
 from tests.support.jobs import Producer, notification
@@ -356,3 +358,19 @@ async def test_a_pod_whose_redis_freezes_and_continues_delivers_every_job(
     finally:
         await client.close()
         await producer.close()
+
+
+def test_pack_writes_what_redis_py_writes() -> None:
+    """The fast paths (bytes, int, UTF-8 text) pack as redis-py does, and what they
+    skip (floats, memoryviews, other encodings) still goes through its encoder."""
+    args = ("EVALSHA", "a" * 40, 2, "k:é", b"\x00\xff", 1.5, -7, 2**70, memoryview(b"mv"))
+    expected = b"".join(bytes(part) for part in Connection().pack_command(*args))
+    utf8 = Encoder("utf-8", "strict", False).encode
+    assert pack(utf8, args, utf8=True) == expected == pack(utf8, args)
+    latin = Encoder("latin-1", "strict", False).encode
+    latin_packed = b"*3\r\n$3\r\nSET\r\n$1\r\n\xe9\r\n$1\r\n1\r\n"
+    latin_packed = b"*3\r\n$3\r\nSET\r\n$1\r\n\xe9\r\n$1\r\n1\r\n"
+    assert pack(latin, ("SET", "é", 1), utf8=False) == latin_packed
+    for bad in (True, None, object()):
+        with pytest.raises(DataError):
+            pack(utf8, ("SET", "k", bad), utf8=True)
