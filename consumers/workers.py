@@ -51,23 +51,36 @@ class QueueConsumers:
         self._depth: QueueDepth | None = None
 
     async def start(self) -> None:
+        """Start a worker per queue, or none: when Redis fails before every worker has
+        read its version, the workers built so far are closed and the error raised, and
+        `start` may be called again (the pod retries it while Redis is away)."""
+        if self._runs:
+            return
         # The order of the queues is precedence (consumers/precedence.py).
         precedence = Precedence(
             self._settings.min_share, self._settings.precedence_linger_ms / 1000
         )
-        for queue in self._settings.queues:
-            worker = NotificationWorker(
-                queue.name, self._processor_factory(queue), self._options(queue)
-            )
-            worker.gate = precedence.gate(queue.name, queue.concurrency)
-            worker.on("error", _log_worker_error(queue.name))
-            # Without the version the blocking connection rounds sub-second delays up to
-            # whole seconds (docs/dependencies.md); reading it first fixes that. bullmq also warns
-            # about the eviction policy there; the gateway's own check reports it.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "IMPORTANT! Eviction policy", UserWarning)
-                await worker.blockingRedisConnection.getRedisVersion()
-                await worker.redisConnection.getRedisVersion()
+        workers: list[NotificationWorker] = []
+        try:
+            for queue in self._settings.queues:
+                worker = NotificationWorker(
+                    queue.name, self._processor_factory(queue), self._options(queue)
+                )
+                workers.append(worker)
+                worker.gate = precedence.gate(queue.name, queue.concurrency)
+                worker.on("error", _log_worker_error(queue.name))
+                # Without the version the blocking connection rounds sub-second delays up
+                # to whole seconds (docs/dependencies.md); reading it first fixes that.
+                # bullmq also warns about the eviction policy there; the gateway's own
+                # check reports it.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "IMPORTANT! Eviction policy", UserWarning)
+                    await worker.blockingRedisConnection.getRedisVersion()
+                    await worker.redisConnection.getRedisVersion()
+        except BaseException:
+            await asyncio.gather(*(_close_unstarted(w) for w in workers), return_exceptions=True)
+            raise
+        for worker, queue in zip(workers, self._settings.queues, strict=True):
             self._workers.append(worker)
             self._runs.append(asyncio.create_task(worker.run(), name=f"worker:{queue.name}"))
             logger.info("consuming %s with concurrency %d", queue.name, queue.concurrency)
@@ -156,3 +169,9 @@ def _log_worker_error(queue: str) -> Callable[..., None]:
         logger.error("worker of %s: %s", queue, error)
 
     return log
+
+
+async def _close_unstarted(worker: NotificationWorker) -> None:
+    """Release the connections of a worker whose loop never ran."""
+    await worker.blockingRedisConnection.close()
+    await worker.redisConnection.close()

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from config import Settings, SettingsError, load_settings
-from gateway.pod.app import ConsumersNotStarted, build_app
+from gateway.pod.app import build_app
 from gateway.pod.lifecycle import drain
 from gateway.pod.state import POD_STATE
 from gateway.redis_clients.eviction import UnsafeRedis
@@ -76,9 +76,6 @@ def main() -> int:
     except UnsafeRedis as error:
         print(f"gateway: refusing to start: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    except ConsumersNotStarted as error:
-        print(f"gateway: stopping: {error}", file=sys.stderr)
-        return EXIT_FAILED
     return 0
 
 

@@ -8,6 +8,6 @@ May import every other part of the gateway (`web`, `realtime`, `transport`,
 `gateway/__main__.py`.
 """
 
-from gateway.pod.app import ConsumersNotStarted, build_app
+from gateway.pod.app import build_app
 
-__all__ = ["ConsumersNotStarted", "build_app"]
+__all__ = ["build_app"]

@@ -49,12 +49,10 @@ from throttling import Throttle
 logger = logging.getLogger(__name__)
 
 ADAPTER_SUBSCRIBE_WAIT_SECONDS = 5.0
+# Between two attempts to start the queue consumers while Redis is away.
+CONSUMERS_RETRY_SECONDS = 1.0
 # How long start-up waits for Redis' first answer before serving without it.
 REDIS_START_WAIT_SECONDS = 1.0
-
-
-class ConsumersNotStarted(RuntimeError):
-    """Redis went away while the queue consumers were starting."""
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -236,15 +234,21 @@ async def _consumers(app: web.Application) -> AsyncIterator[None]:
 
 async def _start_consumers(state: PodState, consumers: QueueConsumers) -> None:
     """Once Redis has answered the start-up check: the workers read its version first.
-    `QueueConsumers` cannot be started twice, so if Redis went away again for longer
-    than the clients' retries the pod stops, and its orchestrator starts a new one."""
+    If Redis goes away again meanwhile (for longer than the clients' retries), starting
+    is tried again every `CONSUMERS_RETRY_SECONDS` until it succeeds or the pod drains;
+    `/readyz` says the consumers are not running until then."""
     await state.redis_checked.wait()
-    if state.draining:
-        return
-    try:
-        await consumers.start()
-    except (RedisError, OSError) as error:
-        state.fail(ConsumersNotStarted(f"queue consumers could not start: {error}"))
+    while not state.draining:
+        try:
+            await consumers.start()
+            return
+        except (RedisError, OSError) as error:
+            logger.error(
+                "queue consumers could not start (%s); retrying in %gs",
+                error,
+                CONSUMERS_RETRY_SECONDS,
+            )
+        await asyncio.sleep(CONSUMERS_RETRY_SECONDS)
 
 
 async def _ready(app: web.Application) -> AsyncIterator[None]:

@@ -87,3 +87,43 @@ async def test_strict_eviction_check_refuses_once_a_late_redis_answers(
     assert "REDIS_REQUIRE_NOEVICTION" in last and "allkeys-lru" in last, pod.log()
     assert "Traceback" not in pod.log()
 
+
+
+async def test_consumers_that_cannot_start_are_tried_again_and_the_pod_stays_up(
+    tmp_path: Path, gateway_processes: Callable[[dict[str, str]], GatewayProcess]
+) -> None:
+    """Redis answers the start-up check but refuses what the workers need first (their
+    version read: `INFO`, denied to the pod's user here, as a Redis going away again
+    right after the check would fail it): the pod keeps serving, says its consumers are
+    not running, and starts them once Redis lets it, instead of exiting."""
+    redis = RedisProcess(tmp_path / "redis").start()
+    admin = redis.client()
+    admin.execute_command(
+        "ACL", "SETUSER", "gw", "on", ">gw-password", "~*", "&*", "+@all", "-info"
+    )
+    producer = Producer(redis.url)
+    url = redis.url.replace("redis://", "redis://gw@")
+    pod = gateway_processes(base_env(url, REDIS_PASSWORD="gw-password"))
+    try:
+        await wait_serving(pod)
+        async with asyncio.timeout(20):
+            while "could not start" not in pod.log():
+                await asyncio.sleep(0.05)  # until the first attempt failed
+        status, body = await readiness(pod)
+        assert status == 503
+        assert "queue consumers not running" in str(body["problems"]), body
+        admin.execute_command("ACL", "SETUSER", "gw", "+info")
+        await pod.started(timeout=30)
+        client = await RecordingClient(pod.url, "/data_owner", mint("7", None)).connect()
+        try:
+            await producer.add("resources:created", notification(["user:7"], "once-started"))
+            event, payload = await client.next_event(timeout=15)
+            assert (event, payload["id"]) == ("resources:created", "once-started")
+        finally:
+            await client.close()
+        assert pod.process is not None and pod.process.poll() is None
+        assert "Traceback" not in pod.log()
+    finally:
+        admin.close()
+        await producer.close()
+        redis.stop()
