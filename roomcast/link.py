@@ -128,6 +128,13 @@ class ShardLink(asyncio.Protocol):
         self._send(_Sent(b"call", self._due(), reply=reply), _pack(*args))
         return reply
 
+    async def ping(self) -> None:
+        """A `PING` and its answer: everything the server sent before it has been read.
+        Raises OSError if the connection is lost first."""
+        reply = await self._command(b"PING")
+        if isinstance(reply, hiredis.ReplyError):
+            raise OSError(f"PING refused: {reply}")
+
     def ssubscribe(self, channels: Sequence[bytes]) -> None:
         """Channels of ONE slot (else the server answers CROSSSLOT)."""
         listed = tuple(channels)

@@ -51,6 +51,7 @@ class RoomSubscriber(LinkEvents):
         *,
         on_established: Channels = _noop,
         on_interrupted: Channels = _noop,
+        on_released: Channels = _noop,
         password: str | None = None,
         connect_timeout: float = 2.0,
         ping_interval: float = 1.0,
@@ -62,6 +63,7 @@ class RoomSubscriber(LinkEvents):
         self._on_message = on_message
         self._on_established = on_established
         self._on_interrupted = on_interrupted
+        self._on_released = on_released
         self._password = password
         self._timeout = connect_timeout
         self._ping_interval = ping_interval
@@ -120,10 +122,12 @@ class RoomSubscriber(LinkEvents):
                     )
                 else:
                     self._mark(name)
+                    self._on_released([name])
 
     def _linger_over(self, name: bytes) -> None:
         self._lingering.pop(name, None)
         self._mark(name)
+        self._on_released([name])
 
     def wanted(self, name: bytes) -> bool:
         return name in self._holders or name in self._lingering
@@ -151,6 +155,21 @@ class RoomSubscriber(LinkEvents):
         finally:
             if entry in self._waiters:
                 self._waiters.remove(entry)
+
+    async def barrier(self, channels: Iterable[str | bytes]) -> None:
+        """Until every message published on `channels` before this call reached the
+        server has been handed to `on_message`: a `PING` on each of their connections,
+        answered after what the server sent before it. Raises OSError when a channel is
+        not subscribed on a live connection (then wait for it to be established again)."""
+        links = set()
+        for channel in channels:
+            name = channel.encode() if isinstance(channel, str) else channel
+            link = self._on_link.get(name)
+            if link is None or link.lost is not None or name not in self.established:
+                raise OSError(f"{name!r} is not subscribed now")
+            links.add(link)
+        for link in links:
+            await link.ping()
 
     def _mark(self, name: bytes) -> None:
         self._dirty.add(name)

@@ -30,10 +30,12 @@ def room_subscriber_factory(settings: RedisSettings) -> SubscriberFactory:
         on_message: Callable[[bytes, bytes], None],
         on_established: Callable[[list[bytes]], None],
         on_interrupted: Callable[[list[bytes]], None],
+        on_released: Callable[[list[bytes]], None],
     ) -> RoomSubscriber:
         options: dict[str, Any] = {
             "on_established": on_established,
             "on_interrupted": on_interrupted,
+            "on_released": on_released,
             "password": password,
             "reply_timeout": settings.command_timeout_seconds,
             "unsubscribe_delay": ROOM_LINGER_SECONDS,

@@ -41,9 +41,11 @@ MAX_HELD_MESSAGES = 100_000
 # subscriptions stay established.
 CATCH_UP_RETRY_SECONDS = 0.5
 
+# (on_message, on_established, on_interrupted, on_released) -> the subscriber
 SubscriberFactory = Callable[
     [
         Callable[[bytes, bytes], None],
+        Callable[[list[bytes]], None],
         Callable[[list[bytes]], None],
         Callable[[list[bytes]], None],
     ],
@@ -68,7 +70,7 @@ class RoomRouting:
         `catch_up()` reads what the pod's local rooms got after its watermark and
         delivers it; `position()` is the log's newest offset."""
         self.subscriber = subscriber_factory(
-            self._on_message, self._on_established, self._on_interrupted
+            self._on_message, self._on_established, self._on_interrupted, self._on_released
         )
         self._deliver = deliver
         self._catch_up = catch_up
@@ -76,7 +78,13 @@ class RoomRouting:
         self._send_clients_away = send_clients_away
         # Not None while the pod catches up: the live messages that wait meanwhile.
         self._held: list[bytes] | None = None
+        # The channels whose subscription was lost since the last catch-up began: the
+        # next one runs once each is established again or no longer wanted. Channels
+        # subscribed for the first time meanwhile need none (their sockets start from
+        # the log's position), so they do not hold it up.
+        self._interrupted: set[bytes] = set()
         self._catching_up: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         # Set while nothing is interrupted (readiness).
         self.intact = asyncio.Event()
         self.intact.set()
@@ -91,19 +99,32 @@ class RoomRouting:
 
     def release(self, channel: bytes) -> None:
         self.subscriber.discard((channel,))
-        self._maybe_catch_up()
 
     async def wait_rooms(self, channels: Iterable[bytes], within: float) -> Offset | None:
-        """Until the subscriptions of `channels` (held by the caller) are confirmed, and
-        any catch-up is done; then the log's newest offset if one of them was subscribed
-        just now (a connection's position), else None. Raises `RoomsUnavailable`."""
+        """Until the subscriptions of `channels` (held by the caller) are confirmed and
+        any catch-up is done; then, if one of them was subscribed just now, the log's
+        newest offset (the connection's position), else None. Raises `RoomsUnavailable`.
+
+        The position is read, then a `PING` goes down the subscription's connection:
+        once it is answered, every message up to the position has been handed on here
+        (so the socket has it queued, before its CONNECT reply) or was published before
+        the room was subscribed; a recovery from the position then misses nothing."""
         wanted = set(channels)
         fresh = not wanted <= self.subscriber.established
         try:
             async with asyncio.timeout(within):
-                await self.subscriber.wait_established(wanted)
-                await self.intact.wait()
-                return await self._position() if fresh else None
+                while True:
+                    await self.subscriber.wait_established(wanted)
+                    await self.intact.wait()
+                    if not fresh:
+                        return None
+                    position = await self._position()
+                    try:
+                        await self.subscriber.barrier(wanted)
+                    except OSError:
+                        continue  # lost meanwhile: established again, then once more
+                    if self.intact.is_set():
+                        return position
         except (TimeoutError, RedisError, OSError) as error:
             raise RoomsUnavailable(f"room subscriptions not confirmed: {error!r}") from error
 
@@ -118,9 +139,10 @@ class RoomRouting:
         else:
             logger.warning("too many notifications held while catching up; clients resync")
             self._held = []
-            asyncio.get_running_loop().create_task(self._send_clients_away())
+            self._spawn(self._send_clients_away())
 
     def _on_interrupted(self, channels: list[bytes]) -> None:
+        self._interrupted.update(channels)
         if self._held is None:
             logger.warning("%d room subscriptions interrupted; holding back", len(channels))
             self._held = []
@@ -129,17 +151,37 @@ class RoomRouting:
     def _on_established(self, channels: list[bytes]) -> None:
         self._maybe_catch_up()
 
+    def _on_released(self, channels: list[bytes]) -> None:
+        self._maybe_catch_up()  # the last one it waited for may be no longer wanted
+
+    def _awaiting(self) -> bool:
+        """Some lost subscription is still wanted and not established again."""
+        subscriber = self.subscriber
+        return any(
+            subscriber.wanted(name) and name not in subscriber.established
+            for name in self._interrupted
+        )
+
     def _maybe_catch_up(self) -> None:
-        if self._held is not None and self._catching_up is None and self.subscriber.all_established:
-            self._catching_up = asyncio.get_running_loop().create_task(self._resume())
+        if self._held is not None and self._catching_up is None and not self._awaiting():
+            self._catching_up = self._spawn(self._resume())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> "asyncio.Task[None]":
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _resume(self) -> None:
+        self._interrupted = set()  # all back (or unwanted); a loss from now on adds anew
         try:
             while True:
                 try:
                     await self._catch_up()
                     break
-                except (RedisError, OSError) as error:
+                except Exception as error:  # Redis away, or a bug: never stay held
+                    if not isinstance(error, RedisError | OSError):
+                        logger.exception("catching up from the log failed; retrying")
                     logger.warning("catching up from the log failed (%s); retrying", error)
                     await asyncio.sleep(CATCH_UP_RETRY_SECONDS)
             held, self._held = self._held or [], None
@@ -148,15 +190,14 @@ class RoomRouting:
             logger.info("room subscriptions resumed; %d held notifications", len(held))
         finally:
             self._catching_up = None
-        if self.subscriber.all_established:
-            self.intact.set()
-        else:  # interrupted again meanwhile: hold from here, catch up once more
-            self._on_interrupted([])
+        if self._interrupted:  # lost again meanwhile: hold from here, catch up once more
+            self._held = []
             self._maybe_catch_up()
+        else:
+            self.intact.set()
 
     async def close(self) -> None:
-        task = self._catching_up
-        if task is not None:
+        for task in list(self._tasks):
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.subscriber.close()

@@ -4,17 +4,25 @@ covers a lost subscription; a connect gets a position a later recovery can start
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import redis.asyncio
 
 import gateway.pod.routing
+from gateway.pod.state import ADAPTER
+from gateway.realtime.room_routing import RoomRouting
+from notification_log import LogMessage, NotificationLog, Offset
 from notification_log.keys import room_channel
+from roomcast import RoomSubscriber, SlotMap
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
+from tests.support.gateway import wait_ready
 from tests.support.jobs import Producer, notification
+from tests.support.node import ROOT
 from tests.support.raw_client import RawClient
 from tests.support.tokens import mint
 
@@ -148,3 +156,119 @@ async def test_a_socket_alone_in_a_new_room_recovers_from_its_connect(
             await again.receive_text(timeout=0.5)
     finally:
         await again.close()
+
+
+async def test_a_pod_whose_lost_rooms_all_lingered_out_becomes_ready_again(
+    start_gateway: StartGateway, redis_url: str, quick_linger: None
+) -> None:
+    """Subscriptions lost; the pod's only socket leaves while they are away and its room
+    lingers out before Redis lets the pod back: nothing is left to confirm, and the pod
+    must not wait for it (it stayed 503 until some new connect came)."""
+    pod = await start_gateway(**ROOM)
+    client = await RecordingClient(pod.url, NS, mint("7", None)).connect()
+    admin = redis.asyncio.Redis.from_url(redis_url)
+    routing = pod.app[ADAPTER].room_routing
+    assert routing is not None
+    try:
+        await admin.config_set("requirepass", "away")
+        assert await admin.client_kill_filter(_type="pubsub") == 2
+        await wait_ready(pod.url, expect=503, timeout=5)
+        await client.close()
+        channel = room_channel("bull", NS, "user:7").encode()
+        await _until(lambda: _not_wanted(routing.subscriber, channel))  # lingered out
+        await admin.config_set("requirepass", "")
+        await wait_ready(pod.url, expect=200, timeout=10)
+    finally:
+        await admin.config_set("requirepass", "")
+        await admin.aclose()
+
+
+async def _not_wanted(subscriber: RoomSubscriber, channel: bytes) -> bool:
+    return not subscriber.wanted(channel)
+
+
+WRITER = """
+import asyncio, sys
+from redis.asyncio import Redis
+from notification_log import NotificationLog
+
+async def main(url, rooms):
+    log = NotificationLog(Redis.from_url(url), "bull", "socketio", 120, 100_000, by_room=True)
+    payload = '["records:created",{"id":"' + "x" * 2000 + '"}'
+    async def one(n):
+        while True:
+            await log.append("/data_owner", (f"user:n{n % rooms}",), payload)
+            n += 7
+    await asyncio.gather(*(one(n) for n in range(16)))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+async def test_a_new_rooms_position_covers_only_what_was_handed_on_before_it(
+    redis_url: str,
+) -> None:
+    """Appends stream into 40 rooms from another process while a routing subscribes to
+    them one by one: every message of a room at or before the position its connect got
+    was handed on before `wait_rooms` returned (so it precedes the CONNECT reply), else a
+    recovery from that position would skip it. Read right after the confirmation
+    without the barrier, 4 of 40 positions covered messages still on their way."""
+    rooms = 40
+    address = (urlparse(redis_url).hostname or "127.0.0.1", urlparse(redis_url).port or 6379)
+    client = redis.asyncio.Redis.from_url(redis_url)
+    log = NotificationLog(client, "bull", "socketio", 120, 100_000, by_room=True)
+    delivered: list[LogMessage] = []
+
+    async def one_redis(known: list[tuple[str, int]]) -> SlotMap:
+        return SlotMap.single(address)
+
+    def subscriber(*callbacks: Any) -> RoomSubscriber:
+        on_message, on_established, on_interrupted, on_released = callbacks
+        return RoomSubscriber(
+            [], on_message, on_established=on_established, on_interrupted=on_interrupted,
+            on_released=on_released, map_source=one_redis,
+        )
+
+    def deliver(data: bytes) -> None:
+        message = LogMessage.parse(data)
+        assert message is not None
+        delivered.append(message)
+
+    async def nothing() -> None:
+        return None
+
+    async def position() -> Offset:
+        return (await log.position()).last
+
+    routing = RoomRouting(subscriber, deliver, nothing, position, nothing)
+    routing.start()
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WRITER, redis_url, str(rooms), cwd=ROOT
+    )
+    late: list[tuple[str, Offset, Offset]] = []
+    try:
+        async with asyncio.timeout(10):
+            while (await log.position()).last == Offset(0, 0):
+                await asyncio.sleep(0.01)  # until the writer is under way
+            first = (await log.position()).last
+            while (await log.position()).last.ms - first.ms < 1000:
+                await asyncio.sleep(0.05)  # and at full speed (its 16 appenders started)
+        for n in range(rooms):
+            room = f"user:n{n}"
+            channel = room_channel("bull", NS, room).encode()
+            routing.hold(channel)
+            at = await routing.wait_rooms([channel], 5)
+            assert at is not None
+            handed_on = len(delivered)
+            await routing.subscriber.barrier([channel])  # what was on its way has come
+            late += [
+                (room, at, m.offset)
+                for m in delivered[handed_on:]
+                if m.rooms == (room,) and m.offset <= at
+            ]
+    finally:
+        writer.kill()
+        await writer.wait()
+        await routing.close()
+        await client.aclose()
+    assert not late, late
