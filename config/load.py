@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,6 +38,7 @@ _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_\-.]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 T = TypeVar("T")
+Choice = TypeVar("Choice", bound=StrEnum)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -62,7 +64,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         throttle_rules=_throttle_rules(env),
         recovery=_recovery(env, auth),
         log_level=env.get("LOG_LEVEL", "INFO", _log_level),
-        role=env.get("GATEWAY_ROLE", Role.ALL, _role),
+        role=env.get("GATEWAY_ROLE", Role.ALL, _one_of(Role)),
     )
 
 
@@ -160,12 +162,17 @@ def _log_level(value: str) -> str:
     return value.upper()
 
 
-def _role(value: str) -> Role:
-    try:
-        return Role(value.lower())
-    except ValueError:
-        names = ", ".join(role.value for role in Role)
-        raise ValueError(f"expected one of {names}, got {value!r}") from None
+def _one_of(kind: type[Choice]) -> Callable[[str], Choice]:
+    """A parser for the values of a string enum, in any case."""
+
+    def parse(value: str) -> Choice:
+        try:
+            return kind(value.lower())
+        except ValueError:
+            names = ", ".join(choice.value for choice in kind)
+            raise ValueError(f"expected one of {names}, got {value!r}") from None
+
+    return parse
 
 
 def _redis_url(value: str) -> str:
@@ -191,14 +198,6 @@ def _hash_tag(prefix: str) -> str:
     start = prefix.find("{")
     end = prefix.find("}", start + 1)
     return prefix[start + 1 : end] if start >= 0 and end > start + 1 else ""
-
-
-def _routing(value: str) -> AdapterRouting:
-    try:
-        return AdapterRouting(value.lower())
-    except ValueError:
-        names = ", ".join(routing.value for routing in AdapterRouting)
-        raise ValueError(f"expected one of {names}, got {value!r}") from None
 
 
 def _redis(env: _Env) -> RedisSettings:
@@ -228,7 +227,7 @@ def _redis(env: _Env) -> RedisSettings:
             _positive_float,
         ),
         cluster_nodes=cluster_nodes,
-        adapter_routing=env.get("GATEWAY_ADAPTER_ROUTING", None, _routing),
+        adapter_routing=env.get("GATEWAY_ADAPTER_ROUTING", None, _one_of(AdapterRouting)),
     )
 
 
