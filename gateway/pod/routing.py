@@ -58,13 +58,17 @@ def _single_master(settings: RedisSettings) -> Callable[[list[Address]], Any]:
             return SlotMap.single(address)
 
         return fixed
-    client = redis_client(settings, decode_responses=False, retries=False)
 
     async def from_sentinels(known: list[Address]) -> SlotMap:
+        # A client per lookup (only after a lost subscription), closed with the
+        # connections to the Sentinels it asked.
+        client = redis_client(settings, decode_responses=False, retries=False)
         try:
             host, port = await client.connection_pool.get_master_address()  # type: ignore[attr-defined]
         except (RedisError, OSError) as error:
             raise ClusterUnavailable(f"no master from the Sentinels: {error}") from error
+        finally:
+            await client.aclose()
         return SlotMap.single((str(host), int(port)))
 
     return from_sentinels

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,10 +21,11 @@ from notification_log.keys import room_channel
 from roomcast import RoomSubscriber, SlotMap
 from tests.conftest import StartGateway
 from tests.support.clients import RecordingClient
-from tests.support.gateway import wait_ready
+from tests.support.gateway import InProcessGateway, base_env, wait_ready
 from tests.support.jobs import Producer, notification
 from tests.support.node import ROOT
 from tests.support.raw_client import RawClient
+from tests.support.sentinel import MASTER_SET, SentinelCluster
 from tests.support.tokens import mint
 
 NS = "/data_owner"
@@ -272,3 +274,31 @@ async def test_a_new_rooms_position_covers_only_what_was_handed_on_before_it(
         await routing.close()
         await client.aclose()
     assert not late, late
+
+
+async def test_behind_sentinel_the_room_subscriber_leaves_no_connection_to_the_sentinels(
+    tmp_path: Path,
+) -> None:
+    """Routing by room behind Sentinel asks the Sentinels for the master before it
+    subscribes; once the pod has closed, none of its connections to them is left open."""
+    cluster = SentinelCluster(tmp_path / "sentinel", replicas=0, sentinels=1).start()
+    sentinel = cluster.client(cluster.sentinel_ports[0])
+    try:
+        before = _client_count(sentinel)
+        pod = InProcessGateway(base_env(
+            "redis://unused:1/0", REDIS_SENTINELS=cluster.sentinels_setting,
+            REDIS_SENTINEL_MASTER=MASTER_SET, REDIS_PASSWORD=cluster.password, **ROOM,
+        ))
+        await pod.start()
+        client = await RecordingClient(pod.url, NS, mint("7", None)).connect()
+        await client.close()
+        await pod.close()
+        assert _client_count(sentinel) == before
+    finally:
+        sentinel.close()
+        cluster.stop()
+
+
+def _client_count(sentinel: Any) -> int:
+    """Connections to the Sentinel, other than this one."""
+    return len(sentinel.client_list()) - 1
