@@ -70,6 +70,9 @@ _REPLY_NAMES = {
 # Dialling a node to ask it `CLUSTER SLOTS`: one that does not accept within this long
 # is passed over for the next.
 LOOKUP_CONNECT_TIMEOUT = 2.0
+# A node that has not answered `CLUSTER SLOTS` within this is not waited for before the
+# next one is asked too.
+LOOKUP_STAGGER_SECONDS = 0.2
 
 
 @runtime_checkable
@@ -133,28 +136,60 @@ class SlotMasterPool(ConnectionPool):
 
     async def slot_map(self, need_slot: bool = False) -> SlotMap:
         """`CLUSTER SLOTS` of the first node that answers (with a master for this pool's
-        slot when `need_slot`): the start-up nodes first, then every master seen."""
-        errors = []
-        for node in dict.fromkeys([*self.startup_nodes, *self.masters_seen]):
-            try:
-                reply = await self.node_command(node, "CLUSTER SLOTS")
-            except (RedisError, OSError) as error:
-                errors.append(f"{type(error).__name__}: {error}")
-                continue
-            slot_map = SlotMap.parse(reply, node)
-            for master in slot_map.masters:
-                if master not in self.masters_seen:
-                    self.masters_seen.append(master)
-            if need_slot and slot_map.master_for(self.slot) is None:
-                errors.append(f"a node knows no master of slot {self.slot}")
-                continue
-            return slot_map
+        slot when `need_slot`): the start-up nodes first, then every master seen.
+
+        The nodes are asked one after another, but a node that has not answered within
+        `LOOKUP_STAGGER_SECONDS` does not hold up the next: it is asked too, and the first
+        good answer wins. A frozen or unreachable node (one that never answers, rather
+        than refusing) otherwise cost every lookup its whole timeout, and a lookup runs
+        on every reconnect, readiness probes included."""
+        nodes = list(dict.fromkeys([*self.startup_nodes, *self.masters_seen]))
+        errors: list[str] = []
+        asking: set[asyncio.Task[tuple[Address, Any]]] = set()
+        try:
+            while nodes or asking:
+                if nodes:
+                    asking.add(asyncio.ensure_future(self._ask_slots(nodes.pop(0))))
+                done, asking = await asyncio.wait(
+                    asking,
+                    timeout=LOOKUP_STAGGER_SECONDS if nodes else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    found = self._answer(task, need_slot, errors)
+                    if found is not None:
+                        return found
+        finally:
+            for task in asking:
+                task.cancel()
+            await asyncio.gather(*asking, return_exceptions=True)
         # One node's error, not every node's: /readyz shows this, and says no more about
         # the addresses than for one Redis.
         raise RedisConnectionError(
             f"no Redis Cluster node named the master of slot {self.slot} "
             f"({len(errors)} asked; the last: {errors[-1] if errors else 'none given'})"
         )
+
+    async def _ask_slots(self, node: Address) -> tuple[Address, Any]:
+        return node, await self.node_command(node, "CLUSTER SLOTS")
+
+    def _answer(
+        self, task: "asyncio.Task[tuple[Address, Any]]", need_slot: bool, errors: list[str]
+    ) -> SlotMap | None:
+        """The slot map a finished ask brought, if it will do; else its error noted."""
+        try:
+            node, reply = task.result()
+        except (RedisError, OSError) as error:
+            errors.append(f"{type(error).__name__}: {error}")
+            return None
+        slot_map = SlotMap.parse(reply, node)
+        for master in slot_map.masters:
+            if master not in self.masters_seen:
+                self.masters_seen.append(master)
+        if need_slot and slot_map.master_for(self.slot) is None:
+            errors.append(f"a node knows no master of slot {self.slot}")
+            return None
+        return slot_map
 
     async def node_command(self, node: Address, *args: Any) -> Any:
         """One command to one node, on a connection of its own, without retries (the

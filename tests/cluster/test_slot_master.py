@@ -4,6 +4,8 @@ slot, follows the slot when it moves or fails over, never cuts a worker's blocki
 and the eviction check reads every master."""
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -176,3 +178,26 @@ async def test_no_node_answering_is_a_retryable_error_naming_one_address() -> No
     message = str(raised.value)
     assert f"slot {SLOT}" in message and "2 asked" in message, message
     assert sum(str(port) in message for port in ports) == 1, message
+
+
+async def test_a_frozen_start_up_node_does_not_hold_up_the_lookup(cluster: RedisCluster) -> None:
+    """The first start-up node is a replica frozen with SIGSTOP (its host gone silent:
+    connections open, nothing answers): the master is still found at once from the next
+    node, instead of after the frozen one's whole timeout (3 s here)."""
+    master = cluster.master_of(PREFIX)
+    frozen = cluster.replicas_of(cluster.masters()[0])[0]
+    others = [port for port in cluster.ports if port != frozen]
+    pool = SlotMasterPool(
+        [("127.0.0.1", port) for port in [frozen, *others]], PREFIX, lookup_timeout=3
+    )
+    process = cluster.node(frozen).process
+    assert process is not None
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        address = await pool.get_master_address()
+        took = time.monotonic() - started
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    assert address == ("127.0.0.1", master)
+    assert took < 1.0, f"the lookup took {took:.2f} s"
