@@ -61,6 +61,20 @@ def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
 
 
+async def quit_children(children: "list[asyncio.subprocess.Process]") -> None:
+    """Ask each Node client process to quit (`quit` on its stdin), killing one that has
+    not exited 10 s later."""
+    for child in children:
+        if child.returncode is None and child.stdin is not None:
+            child.stdin.write(b"quit\n")
+    for child in children:
+        try:
+            await asyncio.wait_for(child.wait(), 10)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
@@ -183,14 +197,7 @@ class ClientGroup:
             await asyncio.sleep(0.2)
 
     async def close(self) -> None:
-        for child in self.children:
-            if child.returncode is None and child.stdin is not None:
-                child.stdin.write(b"quit\n")
-        for child in self.children:
-            try:
-                await asyncio.wait_for(child.wait(), 10)
-            except TimeoutError:
-                child.kill()
+        await quit_children(self.children)
 
 
 async def paced(queue: Queue, rate: float, seconds: float, job: Any) -> int:

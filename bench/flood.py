@@ -53,13 +53,13 @@ sys.path.insert(0, str(ROOT))
 from bullmq import Queue  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
+from bench.compare import cpu_seconds, percentile, quit_children  # noqa: E402
 from tests.support.gateway import GatewayProcess, base_env  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.redis_proc import RedisProcess  # noqa: E402
 from tests.support.tokens import SECRET  # noqa: E402
 
 NODE_DIR = ROOT / "bench" / "node"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NAMESPACE = "/data_owner"
 QUEUES = "critical-events=32,general-events=8"
 TICK = 0.01
@@ -91,18 +91,6 @@ ALL_SETUPS = (*NODE_SETUPS, *SETUPS)
 # `pod@base` ...: the same setup with the pods run from another checkout (--baseline),
 # so a change and its baseline are measured in one run, alternating.
 BASELINE_SUFFIX = "@base"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 class NodeServer:
@@ -262,14 +250,7 @@ class Clients:
         return alerts, flood, last
 
     async def close(self) -> None:
-        for child in self.children:
-            if child.returncode is None and child.stdin is not None:
-                child.stdin.write(b"quit\n")
-        for child in self.children:
-            try:
-                await asyncio.wait_for(child.wait(), 10)
-            except TimeoutError:
-                child.kill()
+        await quit_children(self.children)
 
 
 class Alerts:

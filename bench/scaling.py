@@ -44,7 +44,6 @@ Results: docs/performance.md, "Scaling pods: per-room routing against one channe
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -63,13 +62,13 @@ from bullmq import Queue  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 from redis.asyncio.cluster import RedisCluster as AsyncCluster  # noqa: E402
 
+from bench.compare import cpu_seconds, quit_children  # noqa: E402
 from tests.support.gateway import GatewayProcess, base_env  # noqa: E402
 from tests.support.redis_cluster import RedisCluster  # noqa: E402
 from tests.support.redis_proc import RedisProcess  # noqa: E402
 from tests.support.tokens import SECRET  # noqa: E402
 
 CLIENTS_JS = ROOT / "bench" / "node" / "scaling_clients.mjs"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NAMESPACE = "/data_owner"
 QUEUE = "critical-events"
 # A hash tag, as a cluster requires; the same prefix on standalone keeps the cells alike.
@@ -77,11 +76,6 @@ PREFIX = "{app-main}"
 TICK = 0.01
 TOPOLOGIES = ("standalone", "cluster")
 ROUTINGS = ("channel", "room")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def cpu_of(pids: dict[str, int]) -> dict[str, float]:
@@ -264,15 +258,7 @@ class Cell:
         return got, other
 
     async def stop(self) -> None:
-        for child in self.children:
-            if child.returncode is None and child.stdin is not None:
-                child.stdin.write(b"quit\n")
-        for child in self.children:
-            try:
-                await asyncio.wait_for(child.wait(), 10)
-            except TimeoutError:
-                child.kill()
-                await child.wait()
+        await quit_children(self.children)
         for gateway in self.gateways:
             if gateway.process is not None and gateway.process.poll() is None:
                 gateway.signal_term()
