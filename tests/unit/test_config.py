@@ -115,6 +115,10 @@ def test_noeviction_is_only_required_when_asked() -> None:
         ({**BASE, "REDIS_CLUSTER_NODES": "h:1", **TAG, "REDIS_URL": "redis://h:2"}, "REDIS_URL"),
         ({**BASE, "REDIS_CLUSTER_NODES": "h"}, "REDIS_CLUSTER_NODES"),
         ({**BASE, "GATEWAY_ADAPTER_ROUTING": "fanout"}, "GATEWAY_ADAPTER_ROUTING"),
+        ({**BASE, "GATEWAY_ADAPTER_ROUTING": "room", "REDIS_URL": "unix:///run/redis.sock"},
+         "GATEWAY_ADAPTER_ROUTING"),
+        ({**BASE, "GATEWAY_ADAPTER_ROUTING": "room", "REDIS_URL": "rediss://r:6380/0"},
+         "GATEWAY_ADAPTER_ROUTING"),
     ],
 )
 def test_bad_settings_name_their_variable(environ: dict[str, str], variable: str) -> None:
